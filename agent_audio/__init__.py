@@ -1,0 +1,32 @@
+"""agent_audio: the output half of a voice agent talking over WebRTC.
+
+An aiortc audio track that paces 20 ms frames on a clock, counts per turn how much
+of the agent's reply the listener heard, pauses and resumes for false
+interruptions, and fades out on real ones.
+"""
+
+from ._clock import Clock, MonotonicClock
+from ._errors import AgentAudioError, InvalidAudioError, TrackClosedError, TurnClosedError
+from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
+from ._stats import TrackMetrics, TurnStats
+from ._track import AgentAudioTrack
+from ._turn import Turn
+
+__all__ = [
+    "AgentAudioError",
+    "AgentAudioTrack",
+    "Clock",
+    "Interrupted",
+    "InvalidAudioError",
+    "MonotonicClock",
+    "Paused",
+    "PlayoutStarted",
+    "Resumed",
+    "TrackClosedError",
+    "TrackMetrics",
+    "Turn",
+    "TurnClosedError",
+    "TurnFinished",
+    "TurnStats",
+    "Underrun",
+]

@@ -1,0 +1,328 @@
+"""The playout engine: which samples go out next, and the per-turn account of them.
+
+Synchronous and clock-free: the track asks :meth:`PlayoutEngine.render` for the next
+``n`` samples per channel at each frame and gets an int16 block of shape
+``(n, channels)``. Everything that decides what the listener hears lives here: the
+turn-tagged queue, the turn counters, the pause/resume ramp, the interrupt fade.
+What happened during a call (a turn's first sample played, a turn finished, an
+underrun began) is appended to :attr:`PlayoutEngine.events` for the shell to emit.
+
+Invariant, for every turn at every moment (counts in samples per channel at the
+track rate)::
+
+    pushed == played + dropped + queued
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+from ._gain import apply_gain, fade_gains, ramp_down, ramp_up
+from ._queue import SampleQueue
+
+__all__ = ["EngineEvent", "EventKind", "InterruptResult", "PlayoutEngine", "TurnState"]
+
+Block = npt.NDArray[np.int16]
+
+
+class EventKind(Enum):
+    """What the engine reports to the shell."""
+
+    STARTED = "playout_started"
+    FINISHED = "turn_finished"
+    UNDERRUN = "underrun"
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """One thing that happened during an engine call."""
+
+    kind: EventKind
+    turn_id: int
+    offset: int = 0
+    """Samples per channel into the rendered block where it happened (0 outside render)."""
+
+
+@dataclass(frozen=True)
+class InterruptResult:
+    """What one :meth:`PlayoutEngine.interrupt` call did."""
+
+    turns: list[TurnState]
+    """Turns newly marked interrupted, oldest first (empty: nothing was playing)."""
+    fade_samples: int
+    """Samples per channel left to play in the interrupt window."""
+    dropped: int
+    """Samples per channel dropped by the call, over all turns."""
+
+
+@dataclass(eq=False)
+class TurnState:
+    """The mutable account of one turn (samples per channel at the track rate)."""
+
+    id: int
+    pushed: int = 0
+    played: int = 0
+    dropped: int = 0
+    ended: bool = False
+    """Synthesis is complete: no more audio will be accepted."""
+    interrupted: bool = False
+    finished: bool = False
+    """Played out (or interrupted and its fade tail played); ``turn_finished`` was reported."""
+    pushing: int = 0
+    """Pushes under way for the turn (set by the shell); a turn does not finish meanwhile."""
+
+    @property
+    def accepts_audio(self) -> bool:
+        """Whether a push to this turn would be queued (not interrupted, not ended)."""
+        return not (self.interrupted or self.ended)
+
+
+class PlayoutEngine:
+    """Turn-tagged sample queue with pause/resume ramps and interrupt fade.
+
+    Args:
+        channels: channel count of every block (1 to 8).
+        fade_samples: length of the interrupt fade in samples per channel; 0 cuts.
+        ramp_samples: length of the pause/resume ramp in samples per channel, >= 1.
+    """
+
+    def __init__(self, *, channels: int, fade_samples: int, ramp_samples: int) -> None:
+        self.channels = channels
+        self.fade_samples = fade_samples
+        self.ramp_samples = max(1, ramp_samples)
+        self.queue = SampleQueue()
+        self.events: list[EngineEvent] = []
+        self.turns: dict[int, TurnState] = {}
+        """Turns not yet finished, by id."""
+        self.current: TurnState | None = None
+        self.paused = False
+        self.underruns = 0
+        self.last_voiced = False
+        """Whether the last rendered block held any voice sample at non-zero gain."""
+        self._next_id = 1
+        self._gain = 1.0  # pause gain once the current ramp (if any) completes
+        self._ramp: npt.NDArray[np.float32] | None = None
+        self._ramp_pos = 0
+        self._ramp_from = 1.0  # gain before the current ramp started
+        self._fade_len = 0  # samples in the interrupt window, 0 when not fading
+        self._fade_pos = 0
+        self._fade_flat = False  # window shaped by a pause ramp instead of the fade curve
+        self._starved = False
+        self._silence = np.zeros((0, channels), dtype=np.int16)
+
+    # -- turns ---------------------------------------------------------------
+
+    def start_turn(self) -> TurnState:
+        """Start a new turn; an open current turn is ended (its audio still plays)."""
+        if self.current is not None and self.current.accepts_audio:
+            self.end_turn(self.current)
+        turn = TurnState(id=self._next_id)
+        self._next_id += 1
+        self.turns[turn.id] = turn
+        self.current = turn
+        self._starved = False
+        return turn
+
+    def end_turn(self, turn: TurnState) -> None:
+        """Mark synthesis of ``turn`` complete; it finishes once its audio has played."""
+        turn.ended = True
+        self.settle(turn)
+
+    def settle(self, turn: TurnState) -> None:
+        """Finish ``turn`` now if nothing more can come for it (after a push completes)."""
+        self._finish_if_done(turn, 0)
+
+    def enqueue(self, turn: TurnState, samples: Block) -> None:
+        """Queue int16 ``samples`` of shape ``(n, channels)`` for ``turn``.
+
+        Audio for an interrupted turn is counted as pushed and dropped at once. The
+        shell refuses new pushes to an ended turn; one already under way completes.
+        """
+        turn.pushed += len(samples)
+        if turn.interrupted:
+            turn.dropped += len(samples)
+        else:
+            self.queue.append(turn.id, samples)
+
+    def queued_for(self, turn: TurnState) -> int:
+        """Samples per channel of ``turn`` still queued."""
+        return self.queue.queued_for(turn.id)
+
+    # -- control -------------------------------------------------------------
+
+    def pause(self) -> bool:
+        """Ramp the voice down over the next queued samples, then hold. False if already paused."""
+        if self.paused:
+            return False
+        self.paused = True
+        gain = self._current_gain()
+        count = min(len(self.queue), max(1, round(gain * self.ramp_samples)))
+        self._set_ramp(ramp_down(gain, count) if gain > 0 and count else None, 0.0)
+        return True
+
+    def resume(self) -> bool:
+        """Ramp back up from the exact sample where pause stopped. False if not paused."""
+        if not self.paused:
+            return False
+        self.paused = False
+        gain = self._current_gain()
+        count = max(1, round((1.0 - gain) * self.ramp_samples))
+        self._set_ramp(ramp_up(gain, count) if gain < 1.0 else None, 1.0)
+        return True
+
+    def interrupt(self, *, cut: bool = False) -> InterruptResult:
+        """Fade out what is queued over ``fade_samples`` and drop the rest.
+
+        While paused and silent, everything is dropped at once; while a pause ramp
+        is running, the window is the rest of that ramp; either way the pause ends
+        (the next turn plays without a resume). A fade already running keeps its
+        window; only audio queued after it is dropped. ``cut=True`` drops
+        everything at once (used by ``stop()``).
+        """
+        if cut:
+            window = 0
+            self._fade_len = self._fade_pos = 0
+            self._ramp = None
+        elif self._fade_len:
+            window = self._fade_len - self._fade_pos
+        elif self.paused:
+            window = 0 if self._ramp is None else len(self._ramp) - self._ramp_pos
+            self._fade_flat = True
+        else:
+            window = min(len(self.queue), self.fade_samples)
+            self._fade_flat = False
+        if not self._fade_len and window:
+            self._fade_len, self._fade_pos = window, 0
+        if self.paused:
+            self.paused = False
+            self._gain = 1.0  # once the rest of the ramp-down (the window) has played
+        dropped = self.queue.truncate(window)
+        for turn_id, count in dropped.items():
+            self.turns[turn_id].dropped += count
+        hit = [t for t in self.turns.values() if not t.interrupted]
+        for turn in hit:
+            turn.interrupted = True
+        for turn in hit:
+            self._finish_if_done(turn, 0)
+        return InterruptResult(hit, len(self.queue), sum(dropped.values()))
+
+    # -- rendering -----------------------------------------------------------
+
+    def render(self, n: int) -> Block:
+        """The next ``n`` samples per channel: int16, shape ``(n, channels)``.
+
+        Consumes queued samples unless paused (held after the ramp). Samples the
+        queue cannot supply are silence. The result may be a read-only view of a
+        queued chunk; it is never written to afterwards.
+        """
+        queue = self.queue
+        if self._ramp is None and not self._fade_len and not (self.paused and self._gain == 0.0):
+            pieces = queue.read(n)
+            if len(pieces) == 1 and len(pieces[0][1]) == n:
+                self._account(pieces, 0)
+                self.last_voiced = True
+                return pieces[0][1]
+            out = np.zeros((n, self.channels), dtype=np.int16)
+            pos = self._copy(pieces, out, 0, None)
+            self.last_voiced = pos > 0
+            if pos < n:
+                self._note_starved(pos)
+            return out
+        return self._render_shaped(n)
+
+    def _render_shaped(self, n: int) -> Block:
+        out = np.zeros((n, self.channels), dtype=np.int16)
+        pos = 0
+        voiced = False
+        while pos < n and len(self.queue):
+            if self.paused and self._ramp is None:
+                break  # holding: time runs on, the queue waits
+            want = n - pos
+            if self._ramp is not None:
+                want = min(want, len(self._ramp) - self._ramp_pos)
+            if self._fade_len:
+                want = min(want, self._fade_len - self._fade_pos)
+            pieces = self.queue.read(want)
+            got = sum(len(block) for _, block in pieces)
+            gains = np.full(got, self._gain, dtype=np.float32)
+            if self._ramp is not None:
+                gains = self._ramp[self._ramp_pos : self._ramp_pos + got].copy()
+                self._ramp_pos += got
+                if self._ramp_pos == len(self._ramp):
+                    self._ramp = None
+            if self._fade_len:
+                if not self._fade_flat:
+                    gains *= fade_gains(self._fade_pos, got, self._fade_len)
+                self._fade_pos += got
+                if self._fade_pos == self._fade_len:
+                    self._fade_len = self._fade_pos = 0
+            voiced = voiced or bool(gains.any())
+            pos = self._copy(pieces, out, pos, gains)
+        self.last_voiced = voiced
+        if pos < n and not (self.paused and self._ramp is None):
+            self._note_starved(pos)
+        return out
+
+    def _copy(
+        self,
+        pieces: list[tuple[int, Block]],
+        out: Block,
+        pos: int,
+        gains: npt.NDArray[np.float32] | None,
+    ) -> int:
+        start = pos
+        for _, block in pieces:
+            end = pos + len(block)
+            if gains is None:
+                out[pos:end] = block
+            else:
+                out[pos:end] = apply_gain(block, gains[pos - start : end - start])
+            pos = end
+        self._account(pieces, start)
+        return pos
+
+    def _account(self, pieces: list[tuple[int, Block]], offset: int) -> None:
+        if not pieces:
+            return
+        self._starved = False
+        ends: dict[int, int] = {}  # turn id -> offset just after its last sample in the block
+        for turn_id, block in pieces:
+            turn = self.turns[turn_id]
+            if turn.played == 0:
+                self.events.append(EngineEvent(EventKind.STARTED, turn_id, offset))
+            turn.played += len(block)
+            offset += len(block)
+            ends[turn_id] = offset
+        for turn_id, end in ends.items():
+            self._finish_if_done(self.turns[turn_id], end)
+
+    def _note_starved(self, offset: int) -> None:
+        turn = self.current
+        if turn is None or not turn.accepts_audio or turn.played == 0 or self._starved:
+            return
+        self._starved = True
+        self.underruns += 1
+        self.events.append(EngineEvent(EventKind.UNDERRUN, turn.id, offset))
+
+    def _finish_if_done(self, turn: TurnState, offset: int) -> None:
+        if turn.finished or turn.accepts_audio or turn.pushing or self.queue.queued_for(turn.id):
+            return
+        turn.finished = True
+        del self.turns[turn.id]
+        self.events.append(EngineEvent(EventKind.FINISHED, turn.id, offset))
+
+    def _current_gain(self) -> float:
+        """Gain of the most recently played sample (1.0 at rest, 0.0 when held)."""
+        if self._ramp is None:
+            return self._gain
+        if self._ramp_pos == 0:
+            return self._ramp_from
+        return float(self._ramp[self._ramp_pos - 1])
+
+    def _set_ramp(self, ramp: npt.NDArray[np.float32] | None, settle: float) -> None:
+        self._ramp_from = self._current_gain()
+        self._ramp, self._ramp_pos, self._gain = ramp, 0, settle

@@ -1,0 +1,76 @@
+"""Snapshots of a turn's account and of the track's pacing metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["TrackMetrics", "TurnStats"]
+
+
+@dataclass(frozen=True)
+class TurnStats:
+    """One turn's account, in samples per channel at the track rate.
+
+    ``pushed_samples == played_samples + dropped_samples + queued_samples`` always.
+    """
+
+    turn_id: int
+    """Id of the turn."""
+    sample_rate: int
+    """Track sample rate in Hz: the unit of every ``*_samples`` count."""
+    pushed_samples: int
+    """Samples pushed for the turn, after conversion to the track rate."""
+    played_samples: int
+    """Samples handed out by ``recv()``; an interrupt's fade tail counts as played."""
+    dropped_samples: int
+    """Samples dropped by an interrupt (including audio pushed after it)."""
+    queued_samples: int
+    """Samples still waiting to be played."""
+    interrupted: bool
+    """Whether ``interrupt()`` (or ``stop()``) cut the turn short."""
+    finished: bool
+    """Whether the turn has played out or was interrupted and its fade tail played."""
+    time_to_first_audio: float | None
+    """Seconds from ``start_turn()`` to the ``recv()`` that handed out its first sample, or None."""
+
+    @property
+    def played_ms(self) -> float:
+        """Played duration in milliseconds: ``audio_end_ms`` for OpenAI Realtime's ``conversation.item.truncate``."""
+        return self.played_samples * 1000.0 / self.sample_rate
+
+    @property
+    def pushed_ms(self) -> float:
+        """Pushed duration in milliseconds."""
+        return self.pushed_samples * 1000.0 / self.sample_rate
+
+    @property
+    def dropped_ms(self) -> float:
+        """Dropped duration in milliseconds."""
+        return self.dropped_samples * 1000.0 / self.sample_rate
+
+
+@dataclass(frozen=True)
+class TrackMetrics:
+    """The track's pacing and queue metrics since it was created."""
+
+    frames_sent: int
+    """Frames returned by ``recv()``."""
+    late_frames: int
+    """Frames handed out more than half a frame duration after their due time."""
+    reanchors: int
+    """Times the pacing grid was re-anchored after a stall instead of bursting frames."""
+    underruns: int
+    """Underrun episodes (queue ran dry mid-turn)."""
+    max_lateness: float
+    """Worst lateness of a frame against its due time, in seconds."""
+    queued_samples: int
+    """Samples per channel queued (all turns)."""
+    sample_rate: int
+    """Track sample rate in Hz."""
+    time_to_first_audio: dict[int, float] = field(default_factory=dict)
+    """Seconds of time to first audio per turn id, for the most recent turns (up to 64)."""
+
+    @property
+    def queued_ms(self) -> float:
+        """Queued duration in milliseconds."""
+        return self.queued_samples * 1000.0 / self.sample_rate
