@@ -1,0 +1,91 @@
+"""The turn-tagged sample queue (agent_audio._queue).
+
+Guards: FIFO order across chunk boundaries; per-turn counts always equal what the
+chunks hold; reads return views (no copy of queued audio); truncate keeps exactly the
+head and reports exactly what it dropped, per turn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent_audio._queue import SampleQueue
+
+from helpers import ramp_signal
+
+
+def _held(q: SampleQueue) -> dict[int, int]:
+    """Per-turn counts recomputed from the chunks themselves."""
+    counts: dict[int, int] = {}
+    head = q._head
+    for turn_id, chunk in q._chunks:
+        counts[turn_id] = counts.get(turn_id, 0) + len(chunk) - head
+        head = 0
+    return counts
+
+
+@given(
+    chunks=st.lists(st.tuples(st.integers(1, 3), st.integers(1, 700)), max_size=12),
+    reads=st.lists(st.integers(0, 900), max_size=12),
+)
+def test_reads_return_everything_in_order_with_turn_tags(chunks: list[tuple[int, int]], reads: list[int]) -> None:
+    q = SampleQueue()
+    signal = ramp_signal(sum(n for _, n in chunks))
+    tags = np.concatenate([np.full(n, t) for t, n in chunks]) if chunks else np.zeros(0, int)
+    pos = 0
+    for turn_id, n in chunks:
+        q.append(turn_id, signal[pos : pos + n])
+        pos += n
+    got, got_tags = [], []
+    for n in [*reads, len(q)]:
+        before = len(q)
+        pieces = q.read(n)
+        assert sum(len(b) for _, b in pieces) == min(n, before)
+        for turn_id, block in pieces:
+            got.append(block)
+            got_tags.append(np.full(len(block), turn_id))
+        assert {t: c for t, c in _held(q).items() if c} == q._per_turn
+    assert len(q) == 0
+    if chunks:
+        assert np.array_equal(np.concatenate(got), signal)
+        assert np.array_equal(np.concatenate(got_tags), tags)
+
+
+def test_read_returns_views_not_copies() -> None:
+    q = SampleQueue()
+    chunk = ramp_signal(2000)
+    q.append(1, chunk)
+    ((turn_id, block),) = q.read(960)
+    assert turn_id == 1
+    assert np.shares_memory(block, chunk)
+
+
+@given(
+    chunks=st.lists(st.tuples(st.integers(1, 3), st.integers(1, 700)), min_size=1, max_size=10),
+    first_read=st.integers(0, 500),
+    keep=st.integers(0, 3000),
+)
+def test_truncate_keeps_head_and_counts_drops(chunks: list[tuple[int, int]], first_read: int, keep: int) -> None:
+    q = SampleQueue()
+    signal = ramp_signal(sum(n for _, n in chunks))
+    pos = 0
+    for turn_id, n in chunks:
+        q.append(turn_id, signal[pos : pos + n])
+        pos += n
+    q.read(first_read)
+    before = dict(q._per_turn)
+    total = len(q)
+    dropped = q.truncate(keep)
+    assert len(q) == min(keep, total)
+    assert sum(dropped.values()) == total - len(q)
+    for turn_id, count in before.items():
+        assert q.queued_for(turn_id) + dropped.get(turn_id, 0) == count
+    assert {t: c for t, c in _held(q).items() if c} == q._per_turn
+    rest = q.read(len(q))
+    start = min(first_read, len(signal))
+    if rest:
+        assert np.array_equal(
+            np.concatenate([b for _, b in rest]), signal[start : start + len(q) + sum(len(b) for _, b in rest)]
+        )
