@@ -206,7 +206,7 @@ class PlayoutEngine:
         hit = [t for t in self.turns.values() if not t.interrupted]
         for turn in hit:
             turn.interrupted = True
-        for turn in hit:
+        for turn in list(self.turns.values()):  # also turns interrupted before, whose window was cut
             self._finish_if_done(turn, 0)
         return InterruptResult(hit, len(self.queue), sum(dropped.values()))
 

@@ -141,7 +141,8 @@ class InputNormalizer:
             to afterwards. A resampler may hold samples back until :meth:`flush`.
         """
         if prepared.frame is not None:
-            yield from self._resample(prepared.frame)
+            if prepared.frame.samples:  # PyAV's resampler fails on an empty frame (ENOMEM, PyAV 18)
+                yield from self._resample(prepared.frame)
             return
         if prepared.from_bytes:
             self._remainder = prepared.remainder

@@ -303,3 +303,15 @@ def test_pushing_while_a_push_is_under_way_keeps_turn_open() -> None:
     t.pushing = 0
     e.settle(t)
     assert t.finished
+
+
+def test_cut_during_a_fade_finishes_the_interrupted_turn() -> None:
+    """Regression: stop() during a fade cut the window but never finished the turn."""
+    e = make()
+    t = e.start_turn()
+    e.enqueue(t, ramp_signal(2))
+    e.interrupt()
+    assert not t.finished  # its 2 samples are the fade window
+    e.interrupt(cut=True)
+    assert t.finished and t.dropped == 2
+    assert kinds(e) == [(EventKind.FINISHED, t.id)]

@@ -191,3 +191,18 @@ def test_frame_with_a_conflicting_rate_argument_is_refused() -> None:
     frame.sample_rate = 16000
     with pytest.raises(InvalidAudioError, match="expected sample_rate=None or 16000"):
         InputNormalizer(FMT).prepare(frame, sample_rate=24000, channels=None)
+
+
+@pytest.mark.parametrize("kind", ["bytes", "array", "frame"])
+def test_empty_input_is_a_no_op(kind: str) -> None:
+    """Regression: an empty AudioFrame made PyAV's resampler raise MemoryError."""
+    data: object = {
+        "bytes": b"",
+        "array": np.zeros(0, np.float32),
+        "frame": av.AudioFrame(format="flt", layout="mono", samples=0),
+    }[kind]
+    if isinstance(data, av.AudioFrame):
+        data.sample_rate = 8000
+    norm = InputNormalizer(FMT)
+    assert len(convert(norm, data, sample_rate=None if kind == "frame" else 8000)) == 0
+    assert norm.flush() is None
