@@ -28,6 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from agent_audio import AgentAudioTrack, Turn, TurnClosedError, TurnFinished
 from agent_audio._format import LAYOUTS
 from agent_audio.testing import ManualClock
+
 from helpers import assert_frame
 
 
@@ -91,9 +92,9 @@ class TrackMachine(RuleBasedStateMachine):
         turn = self.track.current_turn if explicit else None
         kwargs = {} if kind == "frame" else {"sample_rate": rate}
         try:
-            self.loop.run_until_complete(self.track.push(data, turn=turn, **kwargs))  # type: ignore[arg-type]
+            self.loop.run_until_complete(self.track.push(data, turn=turn, **kwargs))
         except TurnClosedError:
-            assert turn is not None and turn.stats.finished or turn is not None and turn._state.ended
+            assert (turn is not None and turn.stats.finished) or (turn is not None and turn._state.ended)
             self.odd = b""
         self._remember()
 

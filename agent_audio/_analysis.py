@@ -1,0 +1,93 @@
+"""Measurements on received audio: levels, silence after an instant, gaps.
+
+Pure numpy over float mono samples in [-1, 1]; times are in seconds on the same scale
+as the ``times`` array passed in (the demo uses :func:`time.monotonic`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["SILENCE_DBFS", "levels_dbfs", "most_voiced", "silence_after", "silent_run"]
+
+#: Level below which audio counts as silence (the bar the issue sets for interrupt-to-silence).
+SILENCE_DBFS = -40.0
+WINDOW = 0.010  # seconds per level window
+
+Floats = npt.NDArray[np.float64]
+
+
+def levels_dbfs(samples: npt.NDArray[np.floating], rate: int, window: float = WINDOW) -> Floats:
+    """RMS level in dBFS (full scale = 1.0) of consecutive windows of ``window`` seconds.
+
+    Returns:
+        float64 array of shape ``(len(samples) // round(window * rate),)``; -120 for digital silence.
+    """
+    size = max(1, round(window * rate))
+    count = len(samples) // size
+    blocks = np.asarray(samples[: count * size], dtype=np.float64).reshape(count, size)
+    rms = np.sqrt(np.mean(blocks**2, axis=1))
+    return np.asarray(20 * np.log10(np.maximum(rms, 1e-6)), dtype=np.float64)
+
+
+def silence_after(times: Floats, levels: Floats, start: float, until: float, threshold: float = SILENCE_DBFS) -> float:
+    """Seconds from ``start`` until the level drops below ``threshold`` and stays there up to ``until``.
+
+    Args:
+        times: time of each level window (seconds), ascending.
+        levels: dBFS of each window, same shape.
+        start: the instant measured from (``interrupt()``'s time).
+        until: end of the span that must stay silent.
+        threshold: dBFS below which a window is silent.
+
+    Returns:
+        Seconds after ``start`` of the first window of the final silent run; 0.0 if
+        already silent at ``start``.
+
+    Raises:
+        ValueError: the audio is not silent at ``until``.
+    """
+    span = (times >= start) & (times <= until)
+    idx = np.flatnonzero(span)
+    loud = idx[levels[idx] >= threshold]
+    if len(loud) and loud[-1] == idx[-1]:
+        raise ValueError(f"expected silence (< {threshold} dBFS) by {until:.3f} s, got {levels[idx[-1]]:.1f} dBFS")
+    if not len(loud):
+        return 0.0
+    return float(times[loud[-1] + 1] - start)
+
+
+def silent_run(times: Floats, levels: Floats, start: float, threshold: float = SILENCE_DBFS) -> tuple[float, float]:
+    """The first run of windows below ``threshold`` at or after ``start``: (begin, end) times in seconds.
+
+    Raises:
+        ValueError: no silent window follows ``start``.
+    """
+    after = np.flatnonzero(times >= start)
+    quiet = after[levels[after] < threshold]
+    if not len(quiet):
+        raise ValueError(f"expected a silent window after {start:.3f} s, got none")
+    first = quiet[0]
+    loud_after = after[(after > first) & (levels[after] >= threshold)]
+    last = loud_after[0] if len(loud_after) else after[-1]
+    return float(times[first]), float(times[last])
+
+
+def most_voiced(levels: Floats, *, start: float, search: float, before: float, after: float) -> float:
+    """The instant in ``[start, start + search]`` whose surroundings are most continuously loud.
+
+    Picks the window ``i`` maximising the lowest level over ``[i - before, i + after]``
+    (seconds), so the instant sits inside a word rather than at a pause between words
+    or at a word's decaying end. Used to place the demo's pause and interrupt, so the
+    measured gap and fade are not hidden by natural silence.
+
+    Returns:
+        Seconds from the start of ``levels``; ``start`` if the audio is too short.
+    """
+    b, a = round(before / WINDOW), round(after / WINDOW)
+    first, last = max(b, round(start / WINDOW)), min(len(levels) - a - 1, round((start + search) / WINDOW))
+    if last < first:
+        return start
+    floors = [levels[i - b : i + a + 1].min() for i in range(first, last + 1)]
+    return (first + int(np.argmax(floors))) * WINDOW

