@@ -101,8 +101,8 @@ async def piper_chunks(text: str) -> AsyncIterator[tuple[npt.NDArray[np.int16], 
 
 def sentences(text: str, count: int) -> list[str]:
     """Split ``text`` into ``count`` parts at sentence ends (repeating the text if it has fewer)."""
-    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()]
-    while len(parts) < count:
-        parts.extend(parts or [text])
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()] or [text]
+    if len(parts) < count:
+        parts = [parts[i % len(parts)] for i in range(count)]
     size = len(parts) // count
     return [" ".join(parts[i * size : (i + 1) * size if i < count - 1 else None]) for i in range(count)]

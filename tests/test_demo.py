@@ -1,0 +1,33 @@
+"""The main job end to end (agent_audio._demo, marked ``realclock``: about 25 s).
+
+Guards what the README promises of ``python -m agent_audio demo``: exit status 0, the
+three output files, and a report.json where turn 1 and 2 played all they pushed, the
+pause gap is about the requested 0.6 s, turn 3 was interrupted with played + dropped ==
+pushed, and the received audio was silent within fade_out + 100 ms of the interrupt.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent_audio.__main__ import main
+
+
+@pytest.mark.realclock
+def test_demo_conversation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "turn 2: paused" in out and "turn 3: interrupted" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    t1, t2, t3 = report["turns"]
+    assert t1["played_ms"] == t1["pushed_ms"] and not t1["interrupted"]
+    assert t2["played_ms"] == t2["pushed_ms"] and not t2["interrupted"]
+    assert t3["interrupted"] and t3["played_ms"] + t3["dropped_ms"] == pytest.approx(t3["pushed_ms"], abs=0.2)
+    assert report["received"]["pause_gap_ms"] == pytest.approx(600, abs=150)
+    assert report["received"]["interrupt_to_silence_ms"] <= report["fade_out_ms"] + 100
+    assert all(report["checks"].values())
+    assert (tmp_path / "received.wav").stat().st_size > 48000 * 2 * 10
+    assert (tmp_path / "waveform.png").exists()
