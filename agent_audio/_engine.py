@@ -15,6 +15,7 @@ track rate)::
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
@@ -57,6 +58,8 @@ class InterruptResult:
     """Samples per channel left to play in the interrupt window."""
     dropped: int
     """Samples per channel dropped by the call, over all turns."""
+    garbage: deque[tuple[int, Block]]
+    """The dropped chunks, not yet freed: release them off the caller's path."""
 
 
 @dataclass(eq=False)
@@ -200,7 +203,7 @@ class PlayoutEngine:
         if self.paused:
             self.paused = False
             self._gain = 1.0  # once the rest of the ramp-down (the window) has played
-        dropped = self.queue.truncate(window)
+        dropped, garbage = self.queue.truncate(window)
         for turn_id, count in dropped.items():
             self.turns[turn_id].dropped += count
         hit = [t for t in self.turns.values() if not t.interrupted]
@@ -208,7 +211,7 @@ class PlayoutEngine:
             turn.interrupted = True
         for turn in list(self.turns.values()):  # also turns interrupted before, whose window was cut
             self._finish_if_done(turn, 0)
-        return InterruptResult(hit, len(self.queue), sum(dropped.values()))
+        return InterruptResult(hit, len(self.queue), sum(dropped.values()), garbage)
 
     # -- rendering -----------------------------------------------------------
 
@@ -220,12 +223,19 @@ class PlayoutEngine:
         queued chunk; it is never written to afterwards.
         """
         queue = self.queue
-        if self._ramp is None and not self._fade_len and not (self.paused and self._gain == 0.0):
-            pieces = queue.read(n)
-            if len(pieces) == 1 and len(pieces[0][1]) == n:
-                self._account(pieces, 0)
+        if self._ramp is None and not self._fade_len and not self.paused:
+            taken = queue.take(n)
+            if taken is not None:  # fast path: one frame from the head chunk, no copy
+                turn = self.turns[taken[0]]
+                if not turn.played:
+                    self.events.append(EngineEvent(EventKind.STARTED, turn.id, 0))
+                turn.played += n
+                if not turn.accepts_audio:
+                    self._finish_if_done(turn, n)
+                self._starved = False
                 self.last_voiced = True
-                return pieces[0][1]
+                return taken[1]
+            pieces = queue.read(n)
             out = np.zeros((n, self.channels), dtype=np.int16)
             pos = self._copy(pieces, out, 0, None)
             self.last_voiced = pos > 0

@@ -41,9 +41,13 @@ class Pacer:
             self._anchor = now
         return self._anchor + self.index * self.frame_duration
 
-    def handed_out(self, now: float) -> float:
-        """Record that the next frame leaves at ``now``; return its lateness in seconds."""
-        lateness = now - self.due(now)
+    def handed_out(self, now: float, due: float) -> float:
+        """Record that the next frame, due at ``due`` (from :meth:`due`), leaves at ``now``.
+
+        Returns:
+            Its lateness in seconds.
+        """
+        lateness = now - due
         if lateness > self.late_after:
             self.late_frames += 1
         if lateness > self.max_lateness:

@@ -47,6 +47,30 @@ class SampleQueue:
         self._total += n
         self._per_turn[turn_id] = self._per_turn.get(turn_id, 0) + n
 
+    def take(self, n: int) -> tuple[int, Block] | None:
+        """Remove exactly ``n`` samples if the head chunk alone holds them (the common case).
+
+        Returns:
+            ``(turn_id, view)``, or None (nothing removed) when the head chunk has fewer
+            than ``n`` samples left; then use :meth:`read`.
+        """
+        chunks = self._chunks
+        if not chunks:
+            return None
+        turn_id, chunk = chunks[0]
+        head = self._head
+        end = head + n
+        size = len(chunk)
+        if end > size:
+            return None
+        if end == size:
+            chunks.popleft()
+            self._head = 0
+        else:
+            self._head = end
+        self._take(turn_id, n)
+        return turn_id, chunk[head:end]
+
     def read(self, n: int) -> list[tuple[int, Block]]:
         """Remove up to ``n`` samples from the head.
 
@@ -73,21 +97,23 @@ class SampleQueue:
             n -= taken
         return pieces
 
-    def truncate(self, keep: int) -> dict[int, int]:
+    def truncate(self, keep: int) -> tuple[dict[int, int], deque[tuple[int, Block]]]:
         """Keep the first ``keep`` samples and drop everything after them.
 
-        Costs O(chunks in the kept part) plus releasing the dropped chunks.
+        Costs O(chunks in the kept part + turns), whatever is dropped: the dropped
+        chunks are handed back, not freed here, so the caller can release them later.
 
         Returns:
-            Samples per channel dropped, per turn id (turns with none dropped are absent).
+            Samples per channel dropped per turn id (turns with none dropped are
+            absent), and the dropped chunks.
         """
         kept: deque[tuple[int, Block]] = deque()
         kept_per_turn: dict[int, int] = {}
         remaining = keep
         head = self._head
-        for turn_id, chunk in self._chunks:
-            if remaining <= 0:
-                break
+        chunks = self._chunks
+        while remaining > 0 and chunks:
+            turn_id, chunk = chunks.popleft()
             available = len(chunk) - head
             take = min(available, remaining)
             kept.append((turn_id, chunk[head : head + take]))
@@ -103,7 +129,7 @@ class SampleQueue:
         self._head = 0
         self._per_turn = kept_per_turn
         self._total = keep - max(remaining, 0)
-        return dropped
+        return dropped, chunks
 
     def _take(self, turn_id: int, count: int) -> None:
         self._total -= count

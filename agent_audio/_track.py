@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import OrderedDict
-from typing import Literal
+from collections import OrderedDict, deque
+from typing import Any, Literal
 
 import av
 import numpy as np
@@ -109,7 +109,8 @@ class AgentAudioTrack(MediaStreamTrack):
             ramp_samples=round(PAUSE_RAMP * sample_rate),
         )
         self._pacer = Pacer(self._format.frame_duration)
-        self._layout = self._format.layout
+        self._av_format = av.AudioFormat("s16")
+        self._av_layout = av.AudioLayout(self._format.layout)
         self._time_base = self._format.time_base
         self._handles: dict[int, Turn] = {}  # unfinished turns
         self._current: Turn | None = None
@@ -124,6 +125,7 @@ class AgentAudioTrack(MediaStreamTrack):
         self._frames_sent = 0
         self._fault_logged = False
         self._ttfa: OrderedDict[int, float] = OrderedDict()
+        self._garbage: deque[deque[Any]] = deque()  # dropped chunks, released a few at a time
         self.on("error", self._log_handler_error)
 
     # -- format ----------------------------------------------------------------
@@ -307,10 +309,14 @@ class AgentAudioTrack(MediaStreamTrack):
         if not result.turns:
             return
         self._pause_deadline = None
+        resamplers: deque[object] = deque()
         for state in result.turns:
             handle = self._handles.get(state.id)
-            if handle is not None:
-                handle._normalizer.reset()  # no resampler tail for an interrupted turn
+            resampler = None if handle is None else handle._normalizer.reset()  # no tail for an interrupted turn
+            if resampler is not None:
+                resamplers.append(resampler)
+        self._release_later(result.garbage)
+        self._release_later(resamplers)
         ids = tuple(state.id for state in result.turns)
         self._emit_later(
             "interrupted",
@@ -386,12 +392,12 @@ class AgentAudioTrack(MediaStreamTrack):
             clock = self._clock
             now = clock.now()
             due = self._pacer.due(now)
-            if due > now:
+            if due > now:  # a frame already due goes out at once, without yielding
                 await clock.sleep_until(due)
                 now = clock.now()
-            if self.readyState != "live":
-                raise MediaStreamError
-            return self._next_frame(now)
+                if self.readyState != "live":
+                    raise MediaStreamError
+            return self._next_frame(now, due)
         except MediaStreamError:
             raise
         except Exception:
@@ -409,6 +415,7 @@ class AgentAudioTrack(MediaStreamTrack):
         """
         if self.readyState == "live":
             self._engine.interrupt(cut=True)
+            self._garbage.clear()
             self._dispatch(self._clock.now())
             self._flush_events()
         super().stop()
@@ -436,8 +443,8 @@ class AgentAudioTrack(MediaStreamTrack):
 
     # -- internals -------------------------------------------------------------
 
-    def _next_frame(self, now: float) -> av.AudioFrame:
-        self._pacer.handed_out(now)
+    def _next_frame(self, now: float, due: float) -> av.AudioFrame:
+        self._pacer.handed_out(now, due)
         if self._pause_deadline is not None and now >= self._pause_deadline:
             if self._pause_timeout_action == "interrupt":
                 self.interrupt()
@@ -452,7 +459,7 @@ class AgentAudioTrack(MediaStreamTrack):
         return self._build_frame(self._process_output(block))
 
     def _build_frame(self, block: Block) -> av.AudioFrame:
-        frame = av.AudioFrame(format="s16", layout=self._layout, samples=self._format.frame_samples)
+        frame = av.AudioFrame(format=self._av_format, layout=self._av_layout, samples=self._format.frame_samples)
         frame.planes[0].update(block)  # type: ignore[arg-type]  # PyAV's stub says bytes; any buffer works
         frame.pts = self._pts
         frame.sample_rate = self._format.sample_rate
@@ -518,6 +525,34 @@ class AgentAudioTrack(MediaStreamTrack):
                 stats = turn.stats
                 turn._finish(stats)
                 self._emit_later("turn_finished", TurnFinished(turn.id, stats))
+
+    def _release_later(self, garbage: deque[Any]) -> None:
+        """Free dropped chunks (and resamplers) over the next loop iterations, 256 per iteration.
+
+        Freeing 60 s of queued speech at once would block the loop for milliseconds;
+        a batch of 256 chunks costs well under 100 us.
+        """
+        if not garbage:
+            return
+        self._garbage.append(garbage)
+        if len(self._garbage) > 1:
+            return  # a release is already scheduled
+        try:
+            asyncio.get_running_loop().call_soon(self._release_some)
+        except RuntimeError:  # no loop running: free now
+            self._garbage.clear()
+
+    def _release_some(self) -> None:
+        budget = 256
+        while budget and self._garbage:
+            batch = self._garbage[0]
+            while budget and batch:
+                batch.pop()
+                budget -= 1
+            if not batch:
+                self._garbage.popleft()
+        if self._garbage:
+            asyncio.get_running_loop().call_soon(self._release_some)
 
     def _emit_later(self, name: str, payload: object) -> None:
         self._pending_events.append((name, payload))

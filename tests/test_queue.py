@@ -77,8 +77,9 @@ def test_truncate_keeps_head_and_counts_drops(chunks: list[tuple[int, int]], fir
     q.read(first_read)
     before = dict(q._per_turn)
     total = len(q)
-    dropped = q.truncate(keep)
+    dropped, garbage = q.truncate(keep)
     assert len(q) == min(keep, total)
+    assert sum(len(chunk) for _, chunk in garbage) <= sum(dropped.values())  # + a partly kept chunk's tail
     assert sum(dropped.values()) == total - len(q)
     for turn_id, count in before.items():
         assert q.queued_for(turn_id) + dropped.get(turn_id, 0) == count
@@ -89,3 +90,15 @@ def test_truncate_keeps_head_and_counts_drops(chunks: list[tuple[int, int]], fir
         assert np.array_equal(
             np.concatenate([b for _, b in rest]), signal[start : start + len(q) + sum(len(b) for _, b in rest)]
         )
+
+
+def test_take_removes_a_whole_frame_from_the_head_chunk_only() -> None:
+    q = SampleQueue()
+    q.append(1, ramp_signal(1500))
+    q.append(2, ramp_signal(500))
+    taken = q.take(960)
+    assert taken is not None and taken[0] == 1 and np.array_equal(taken[1], ramp_signal(960))
+    assert q.take(960) is None  # only 540 left in the head chunk: nothing removed
+    assert len(q) == 1040 and q.queued_for(1) == 540
+    assert q.take(540) is not None and q.queued_for(1) == 0 and q.take(500) is not None and len(q) == 0
+    assert q.take(1) is None

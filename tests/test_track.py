@@ -21,6 +21,7 @@ import asyncio
 import logging
 from typing import Literal
 
+import av
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
@@ -365,3 +366,31 @@ async def test_pause_arguments_are_checked(track: AgentAudioTrack) -> None:
     with pytest.raises(InvalidAudioError, match="expected on_timeout 'resume' or 'interrupt', got 'stop'"):
         track.pause(on_timeout="stop")  # type: ignore[arg-type]
     assert not track.is_paused
+
+
+async def test_interrupt_leaves_dropped_audio_to_be_freed_in_batches(track: AgentAudioTrack) -> None:
+    """interrupt() must not free 60 s of chunks in one go (it would block the loop for ms)."""
+    turn = track.start_turn()
+    for i in range(1000):
+        await turn.push(ramp_signal(N, start=1 + i).tobytes())
+    track.interrupt()
+    pending = sum(len(batch) for batch in track._garbage)
+    assert pending == 1000 - 10  # all but the 200 ms fade window, not freed yet
+    await asyncio.sleep(0)
+    assert sum(len(batch) for batch in track._garbage) == pending - 256
+    for _ in range(4):
+        await asyncio.sleep(0)
+    assert not track._garbage
+    assert turn.stats.dropped_samples == 990 * N
+
+
+async def test_interrupt_releases_the_turns_resampler_later(track: AgentAudioTrack) -> None:
+    turn = track.start_turn()
+    await turn.push(tone(0.5, 24000), sample_rate=24000)
+    assert turn._normalizer._resampler is not None
+    track.interrupt()
+    assert turn._normalizer._resampler is None
+    assert any(isinstance(item, av.AudioResampler) for batch in track._garbage for item in batch)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not track._garbage

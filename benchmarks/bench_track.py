@@ -1,0 +1,203 @@
+"""Benchmarks for AgentAudioTrack on the manual clock (no real sleeps).
+
+Run: ``python benchmarks/bench_track.py [--repeat 5] [--json out.json]``.
+
+Measures, with the bundled speech resampled to 24 kHz s16 mono (what TTS services send):
+
+* ``recv()`` microseconds per frame with 10 s and 60 s of speech queued, against
+  aiortc's own silence ``AudioStreamTrack`` with its pacing bypassed (both yield to the
+  loop once per frame);
+* the cost of pushing 10 s and 60 s in one call and in 20 ms chunks, and the longest
+  stretch a push blocked the event loop (seen by a task ticking beside it);
+* the cost of ``interrupt()`` with 5 s and 60 s queued (in 20 ms chunks: worst case);
+* how many frames come back to back after a 300 ms event-loop stall.
+
+Each figure is the median over ``--repeat`` runs, with min and max. Timings from a
+shared, noisy machine: read the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiortc.mediastreams import AudioStreamTrack
+
+from agent_audio import AgentAudioTrack
+from agent_audio._speech import load_speech
+from agent_audio.testing import ManualClock
+
+RATE = 24000
+CHUNK = 480  # 20 ms at 24 kHz
+FRAMES = 2000
+
+
+def speech(seconds: int) -> bytes:
+    base = (load_speech(None, rate=RATE) * 32767).astype(np.int16)
+    reps = -(-seconds * RATE // len(base))
+    return np.tile(base, reps)[: seconds * RATE].tobytes()
+
+
+class DueClock:
+    """Pacing bypassed: every read is a frame (plus 0.1 us, against rounding) later, so every frame is due."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+
+    def now(self) -> float:
+        self._now += 0.0200001
+        return self._now
+
+    async def sleep_until(self, deadline: float) -> None:
+        raise AssertionError("a frame that is already due must not sleep")
+
+
+async def recv_us(queued: bytes, *, paced: bool = True) -> float:
+    """recv() cost per frame; ``paced``: on the manual clock (one loop yield per frame)."""
+    track = AgentAudioTrack(clock=ManualClock() if paced else DueClock())
+    await track.push(queued, sample_rate=RATE)
+    start = time.perf_counter()
+    for _ in range(FRAMES):
+        await track.recv()
+    elapsed = time.perf_counter() - start
+    track.stop()
+    return elapsed / FRAMES * 1e6
+
+
+async def aiortc_silence_us() -> float:
+    """Aiortc's silence track with every frame already due; its recv() still yields once (asyncio.sleep(<0))."""
+    track = AudioStreamTrack()
+    await track.recv()
+    track._start -= 3600.0
+    start = time.perf_counter()
+    for _ in range(FRAMES):
+        await track.recv()
+    return (time.perf_counter() - start) / FRAMES * 1e6
+
+
+async def push_ms(data: bytes, *, chunked: bool) -> tuple[float, float]:
+    """(total ms, longest time the event loop was blocked, ms) for pushing ``data``.
+
+    In one call: the longest gap seen by a task ticking beside the push. In 20 ms
+    chunks: the longest single push() call (a small push never yields).
+    """
+    track = AgentAudioTrack(clock=ManualClock())
+    longest = 0.0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while running:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    tick = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    start = time.perf_counter()
+    if chunked:
+        longest_call = 0.0
+        step = CHUNK * 2
+        for i in range(0, len(data), step):
+            call = time.perf_counter()
+            await track.push(data[i : i + step], sample_rate=RATE)
+            longest_call = max(longest_call, time.perf_counter() - call)
+    else:
+        await track.push(data, sample_rate=RATE)
+    total = time.perf_counter() - start
+    running = False
+    await tick
+    track.stop()
+    return total * 1e3, (longest_call if chunked else longest) * 1e3
+
+
+async def interrupt_us(data: bytes) -> float:
+    track = AgentAudioTrack(clock=ManualClock())
+    step = CHUNK * 2
+    for i in range(0, len(data), step):
+        await track.push(data[i : i + step], sample_rate=RATE)
+    await track.recv()
+    start = time.perf_counter()
+    track.interrupt()
+    elapsed = time.perf_counter() - start
+    track.stop()
+    return elapsed * 1e6
+
+
+async def stall_burst() -> float:
+    clock = ManualClock()
+    track = AgentAudioTrack(clock=clock)
+    for _ in range(10):
+        await track.recv()
+    clock.advance(0.3)
+    times = []
+    for _ in range(20):
+        await track.recv()
+        times.append(clock.now())
+    track.stop()
+    return float(max(sum(1 for t in times if abs(t - u) < 1e-9) for u in times))
+
+
+def measure(fn: Callable[[], Coroutine[Any, Any, float]], repeat: int) -> dict[str, float]:
+    values = [asyncio.run(fn()) for _ in range(repeat)]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    s10, s60, s5 = speech(10), speech(60), speech(5)
+    r = args.repeat
+    results: dict[str, dict[str, float]] = {
+        "recv us/frame, aiortc silence track (reference)": measure(aiortc_silence_us, r),
+        "recv us/frame, 10 s queued, paced (1 yield/frame)": measure(lambda: recv_us(s10), r),
+        "recv us/frame, 60 s queued, paced (1 yield/frame)": measure(lambda: recv_us(s60), r),
+        "recv us/frame, 10 s queued, pacing bypassed": measure(lambda: recv_us(s10, paced=False), r),
+        "recv us/frame, 60 s queued, pacing bypassed": measure(lambda: recv_us(s60, paced=False), r),
+    }
+    for label, data in (("10 s", s10), ("60 s", s60)):
+        for chunked in (False, True):
+            how = "20 ms chunks" if chunked else "one call"
+            runs = [asyncio.run(push_ms(data, chunked=chunked)) for _ in range(r)]
+            for idx, what in ((0, "total ms"), (1, "longest loop block ms")):
+                values = [run[idx] for run in runs]
+                stats = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+                results[f"push {label} in {how}: {what}"] = stats
+    results["interrupt() us, 5 s queued"] = measure(lambda: interrupt_us(s5), r)
+    results["interrupt() us, 60 s queued"] = measure(lambda: interrupt_us(s60), r)
+    results["frames back to back after a 300 ms stall"] = measure(stall_burst, 1)
+
+    ratios = {
+        "recv 10 s paced / aiortc silence": results["recv us/frame, 10 s queued, paced (1 yield/frame)"]["median"]
+        / results["recv us/frame, aiortc silence track (reference)"]["median"],
+        "recv 10 s bypassed / aiortc silence": results["recv us/frame, 10 s queued, pacing bypassed"]["median"]
+        / results["recv us/frame, aiortc silence track (reference)"]["median"],
+        "push 60 s / 10 s, one call": results["push 60 s in one call: total ms"]["median"]
+        / results["push 10 s in one call: total ms"]["median"],
+        "push 60 s / 10 s, 20 ms chunks": results["push 60 s in 20 ms chunks: total ms"]["median"]
+        / results["push 10 s in 20 ms chunks: total ms"]["median"],
+    }
+    width = max(map(len, results)) + 2
+    print(f"{'measure':<{width}}{'median':>10}{'min':>10}{'max':>10}")
+    for name, v in results.items():
+        print(f"{name:<{width}}{v['median']:>10.2f}{v['min']:>10.2f}{v['max']:>10.2f}")
+    print()
+    for name, value in ratios.items():
+        print(f"{name:<{width}}{value:>10.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "ratios": ratios}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
