@@ -58,19 +58,22 @@ def silence_after(times: Floats, levels: Floats, start: float, until: float, thr
     return float(times[loud[-1] + 1] - start)
 
 
-def silent_run(times: Floats, levels: Floats, start: float, threshold: float = SILENCE_DBFS) -> tuple[float, float]:
-    """The first run of windows below ``threshold`` at or after ``start``: (begin, end) times in seconds.
+def silent_run(times: Floats, levels: Floats, inside: float, threshold: float = SILENCE_DBFS) -> tuple[float, float]:
+    """The run of windows below ``threshold`` that contains the instant ``inside``: (begin, end) seconds.
+
+    ``end`` is the start of the first loud window after the run (or the last window's time).
 
     Raises:
-        ValueError: no silent window follows ``start``.
+        ValueError: the window at ``inside`` is not silent.
     """
-    after = np.flatnonzero(times >= start)
-    quiet = after[levels[after] < threshold]
-    if not len(quiet):
-        raise ValueError(f"expected a silent window after {start:.3f} s, got none")
-    first = quiet[0]
-    loud_after = after[(after > first) & (levels[after] >= threshold)]
-    last = loud_after[0] if len(loud_after) else after[-1]
+    at = int(np.searchsorted(times, inside, side="right")) - 1
+    if at < 0 or levels[at] >= threshold:
+        level = levels[max(at, 0)] if len(levels) else float("nan")
+        raise ValueError(f"expected silence (< {threshold} dBFS) at {inside:.3f} s, got {level:.1f} dBFS")
+    loud = np.flatnonzero(levels >= threshold)
+    before, after = loud[loud < at], loud[loud > at]
+    first = before[-1] + 1 if len(before) else 0
+    last = after[0] if len(after) else len(levels) - 1
     return float(times[first]), float(times[last])
 
 

@@ -31,9 +31,9 @@ class Clock(Protocol):
 class MonotonicClock:
     """The real clock: :func:`time.monotonic` and the event loop's timers.
 
-    Sleeps are scheduled with ``loop.call_at`` on the loop's own time scale, with
-    the delay computed against :func:`time.monotonic`, so a loop whose clock has
-    another epoch (uvloop) still wakes at the right moment.
+    A sleep is an :func:`asyncio.sleep` of the delay computed against
+    :func:`time.monotonic`, so a loop whose own clock has another epoch (uvloop)
+    still wakes at the right moment.
     """
 
     def now(self) -> float:

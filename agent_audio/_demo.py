@@ -80,7 +80,7 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
         log.append(line)
         progress(line)
 
-    sources, points = _sources(options)
+    sources = _sources(options)
     track = AgentAudioTrack(fade_out=options.fade_out)
     started: dict[int, float] = {}
     spans: list[tuple[float, float]] = []
@@ -92,27 +92,29 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
         stats = [await _speak(track, sources[0])]
         await asyncio.sleep(options.gap)
 
-        say(f"turn 2: a false interruption at {points[0]:.2f} s, paused for {options.pause_for} s")
         turn = track.start_turn()
-        feeder = asyncio.ensure_future(_feed(turn, sources[1]))
-        await _played(track, points[0])
+        feed = _Feed(turn, sources[1])
+        point = await feed.point_inside_speech(options.pause_at, after=0.2)
+        say(f"turn 2: a false interruption {point:.2f} s in, paused for {options.pause_for} s")
+        await _played(track, point)
         marks["pause"] = time.monotonic()
         track.pause()
         await asyncio.sleep(options.pause_for)
         marks["resume"] = time.monotonic()
         track.resume()
         stats.append(await turn.wait_for_playout())
-        await feeder
+        await feed.task
         await asyncio.sleep(options.gap)
 
-        say(f"turn 3: a real interruption at {points[1]:.2f} s, fading out over {options.fade_out} s")
         turn = track.start_turn()
-        feeder = asyncio.ensure_future(_feed(turn, sources[2]))
-        await _played(track, points[1])
+        feed = _Feed(turn, sources[2])
+        point = await feed.point_inside_speech(options.interrupt_at, after=options.fade_out + 0.1)
+        say(f"turn 3: a real interruption {point:.2f} s in, fading out over {options.fade_out} s")
+        await _played(track, point)
         marks["interrupt"] = time.monotonic()
         track.interrupt()
         await turn.wait_for_playout()
-        await feeder  # the TTS feeder kept pushing; all of it was dropped and counted
+        await feed.task  # the TTS feeder kept pushing; all of it was dropped and counted
         stats.append(turn.stats)
         await asyncio.sleep(options.tail)
         metrics = track.metrics()
@@ -160,25 +162,51 @@ def _narrate(
     track.on("underrun", on_underrun)
 
 
-def _sources(options: DemoOptions) -> tuple[list[Callable[[], Chunks]], tuple[float, float]]:
-    """Three chunk sources (one per turn) and the (pause, interrupt) points in seconds of playout."""
+def _sources(options: DemoOptions) -> list[Callable[[], Chunks]]:
+    """Three chunk sources, one per turn."""
     if options.say is not None:
-        texts = sentences(options.say, 3)
-        return [partial(piper_chunks, t) for t in texts], (options.pause_at, options.interrupt_at)
+        return [partial(piper_chunks, text) for text in sentences(options.say, 3)]
     speech = load_speech(options.input, rate=SOURCE_RATE)
     parts = [p[: round(MAX_TURN * SOURCE_RATE)] for p in split_turns(speech, SOURCE_RATE)]
-    pause = _inside_speech(parts[1], options.pause_at, after=0.2)
-    interrupt = _inside_speech(parts[2], options.interrupt_at, after=options.fade_out + 0.1)
-    return [partial(_paced, p) for p in parts], (pause, interrupt)
+    return [partial(_paced, p) for p in parts]
 
 
-def _inside_speech(audio: npt.NDArray[np.float32], target: float, *, after: float) -> float:
-    """The most voiced instant within 2 s after ``target`` seconds: loud 150 ms before and ``after`` s after.
+class _Feed:
+    """A TTS stream pushed into a turn in a task, keeping a mono float copy of what it pushed."""
 
-    The listener hears a frame about 100 ms after it leaves the track (aiortc's jitter
-    buffer), so the speech must also be loud just before the instant.
-    """
-    return most_voiced(levels_dbfs(audio, SOURCE_RATE), start=target, search=2.0, before=0.15, after=after)
+    def __init__(self, turn: Turn, source: Callable[[], Chunks]) -> None:
+        self.blocks: list[npt.NDArray[np.float32]] = []
+        self.rate = SOURCE_RATE
+        self.seconds = 0.0
+        self._progress = asyncio.Event()
+        self.task = asyncio.ensure_future(self._run(turn, source))
+
+    async def _run(self, turn: Turn, source: Callable[[], Chunks]) -> None:
+        try:
+            async for chunk, rate in source():
+                await turn.push(chunk, sample_rate=rate)
+                mono = chunk.astype(np.float32).reshape(len(chunk), -1).mean(axis=1)
+                self.blocks.append(mono / 32768.0 if chunk.dtype == np.int16 else mono)
+                self.rate = rate
+                self.seconds += len(chunk) / rate
+                self._progress.set()
+        finally:
+            turn.end()
+            self._progress.set()
+
+    async def point_inside_speech(self, target: float, *, after: float) -> float:
+        """The most voiced instant within 2 s after ``target`` seconds of the turn, from what was pushed.
+
+        Loud 150 ms before (the listener hears a frame about 100 ms after it leaves the
+        track: aiortc's jitter buffer) and ``after`` seconds after, so the measured gap or
+        fade is not hidden by a pause between words. Waits until that much is synthesized.
+        """
+        while not self.task.done() and self.seconds < target + 2.0 + after:
+            self._progress.clear()
+            await self._progress.wait()
+        audio = np.concatenate(self.blocks) if self.blocks else np.zeros(0, np.float32)
+        earliest = min(target, max(0.2, self.seconds - after - 0.5))
+        return most_voiced(levels_dbfs(audio, self.rate), start=earliest, search=2.0, before=0.15, after=after)
 
 
 async def _paced(audio: npt.NDArray[np.float32]) -> Chunks:
@@ -188,15 +216,9 @@ async def _paced(audio: npt.NDArray[np.float32]) -> Chunks:
         await asyncio.sleep(CHUNK / SPEEDUP)
 
 
-async def _feed(turn: Turn, source: Callable[[], Chunks]) -> None:
-    async for chunk, rate in source():
-        await turn.push(chunk, sample_rate=rate)
-    turn.end()
-
-
 async def _speak(track: AgentAudioTrack, source: Callable[[], Chunks]) -> TurnStats:
     turn = track.start_turn()
-    await _feed(turn, source)
+    await _Feed(turn, source).task
     return await turn.wait_for_playout()
 
 

@@ -115,7 +115,6 @@ class PlayoutEngine:
         self._fade_pos = 0
         self._fade_flat = False  # window shaped by a pause ramp instead of the fade curve
         self._starved = False
-        self._silence = np.zeros((0, channels), dtype=np.int16)
 
     # -- turns ---------------------------------------------------------------
 
@@ -258,12 +257,13 @@ class PlayoutEngine:
                 want = min(want, self._fade_len - self._fade_pos)
             pieces = self.queue.read(want)
             got = sum(len(block) for _, block in pieces)
-            gains = np.full(got, self._gain, dtype=np.float32)
             if self._ramp is not None:
                 gains = self._ramp[self._ramp_pos : self._ramp_pos + got].copy()
                 self._ramp_pos += got
                 if self._ramp_pos == len(self._ramp):
                     self._ramp = None
+            else:
+                gains = np.full(got, self._gain, dtype=np.float32)
             if self._fade_len:
                 if not self._fade_flat:
                     gains *= fade_gains(self._fade_pos, got, self._fade_len)

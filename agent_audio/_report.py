@@ -28,7 +28,7 @@ def build_report(run: DemoRun) -> dict[str, Any]:
     end = float(times[-1]) if len(times) else 0.0
     interrupt, pause, resume = run.marks["interrupt"], run.marks["pause"], run.marks["resume"]
     to_silence = silence_after(times, levels, interrupt, end)
-    gap_begin, gap_end = silent_run(times, levels, pause)
+    gap_begin, gap_end = silent_run(times, levels, (pause + resume) / 2)  # received audio is silent mid-pause
     turns = [
         {
             "turn_id": s.turn_id,

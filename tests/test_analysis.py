@@ -1,8 +1,9 @@
 """Measurements on received audio (agent_audio._analysis).
 
 Guards: dBFS levels of known signals; silence-after measures to the start of the final
-silent run and refuses audio that is still loud at the end; the pause gap is the first
-silent run after an instant; the pause/interrupt placement lands inside loud speech.
+silent run and refuses audio that is still loud at the end; the pause gap is the silent
+run around the middle of the pause (a word gap just before it cannot be mistaken for it);
+the pause/interrupt placement lands inside loud speech.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ def test_silence_after_measures_to_the_final_silent_run() -> None:
         silence_after(times, levels, start=0.0, until=0.04)
 
 
-def test_silent_run_after_an_instant() -> None:
-    times, levels = _timeline([-20, -20, -60, -60, -60, -20, -60])
-    assert silent_run(times, levels, start=0.005) == pytest.approx((0.02, 0.05))
-    with pytest.raises(ValueError):
-        silent_run(*_timeline([-20, -20]), start=0.0)
+def test_silent_run_around_an_instant() -> None:
+    times, levels = _timeline([-20, -60, -20, -60, -60, -60, -20, -60])
+    assert silent_run(times, levels, inside=0.045) == pytest.approx((0.03, 0.06))
+    assert silent_run(times, levels, inside=0.075) == pytest.approx((0.07, 0.07))  # runs to the end
+    with pytest.raises(ValueError, match="expected silence"):
+        silent_run(times, levels, inside=0.021)  # a loud window
 
 
 def test_most_voiced_avoids_gaps_between_words() -> None:
