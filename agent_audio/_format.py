@@ -105,11 +105,3 @@ class AudioFormat:
     def frame_duration(self) -> float:
         """Seconds per frame."""
         return self.frame_samples / self.sample_rate
-
-    def samples_to_ms(self, samples: int) -> float:
-        """Convert a count of samples per channel to milliseconds."""
-        return samples * 1000.0 / self.sample_rate
-
-    def describe(self) -> str:
-        """Return e.g. ``"48000 Hz mono s16"`` for error messages."""
-        return f"{self.sample_rate} Hz {self.layout} s16"
