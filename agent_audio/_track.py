@@ -179,6 +179,7 @@ class AgentAudioTrack(MediaStreamTrack):
         state = turn._state
         if not state.pushing:
             self._flush_tail(turn)
+            self._synthesis_complete(turn)
         self._engine.end_turn(state)
         self._dispatch(self._clock.now())
 
@@ -254,6 +255,7 @@ class AgentAudioTrack(MediaStreamTrack):
                 state.pushing -= 1
                 if state.ended and not state.pushing:
                     self._flush_tail(handle)
+                    self._synthesis_complete(handle)
                     self._engine.settle(state)
                     self._dispatch(self._clock.now())
 
@@ -286,6 +288,7 @@ class AgentAudioTrack(MediaStreamTrack):
         self._paused_at = now
         self._pause_deadline = None if timeout is None else now + timeout
         self._pause_timeout_action = on_timeout
+        self._on_pause()
         self._emit_later("paused", Paused(turn_id=self._current_id()))
 
     def resume(self) -> None:
@@ -296,6 +299,7 @@ class AgentAudioTrack(MediaStreamTrack):
         if not self._engine.resume():
             return
         self._pause_deadline = None
+        self._on_resume()
         paused_for = self._clock.now() - self._paused_at
         self._emit_later("resumed", Resumed(turn_id=self._current_id(), paused_for=paused_for))
 
@@ -321,6 +325,7 @@ class AgentAudioTrack(MediaStreamTrack):
                 resamplers.append(resampler)
         self._release_later(result.garbage)
         self._release_later(resamplers)
+        self._on_interrupt()
         ids = tuple(state.id for state in result.turns)
         self._emit_later(
             "interrupted",
@@ -445,7 +450,27 @@ class AgentAudioTrack(MediaStreamTrack):
         dropped because its turn was interrupted). Do not write to ``samples``.
         """
 
+    def _on_pause(self) -> None:
+        """Hook: :meth:`pause` took effect (not called for a no-op pause)."""
+
+    def _on_resume(self) -> None:
+        """Hook: :meth:`resume` took effect (also when a pause timed out into a resume)."""
+
+    def _on_interrupt(self) -> None:
+        """Hook: :meth:`interrupt` stopped at least one turn (also a timed-out pause)."""
+
+    def _on_turn_end(self, turn: Turn) -> None:
+        """Hook: synthesis of ``turn`` is complete and all its audio was queued.
+
+        Called once per turn that was not interrupted, after the last
+        :meth:`_voice_queued` for it (the resampler's tail included).
+        """
+
     # -- internals -------------------------------------------------------------
+
+    def _synthesis_complete(self, turn: Turn) -> None:
+        if not turn._state.interrupted:
+            self._on_turn_end(turn)
 
     def _next_frame(self, now: float, due: float) -> av.AudioFrame:
         self._pacer.handed_out(now, due)

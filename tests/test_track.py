@@ -34,6 +34,7 @@ from agent_audio import (
     PlayoutStarted,
     Resumed,
     TrackClosedError,
+    Turn,
     TurnClosedError,
     TurnFinished,
     Underrun,
@@ -394,3 +395,39 @@ async def test_interrupt_releases_the_turns_resampler_later(track: AgentAudioTra
     for _ in range(3):
         await asyncio.sleep(0)
     assert not track._garbage
+
+
+async def test_control_hooks_come_in_order_after_the_audio(clock: ManualClock) -> None:
+    calls: list[str] = []
+
+    class Spy(AgentAudioTrack):
+        def _voice_queued(self, turn: Turn, samples: np.ndarray) -> None:
+            calls.append(f"audio {turn.id} {len(samples)}")
+
+        def _on_turn_end(self, turn: Turn) -> None:
+            calls.append(f"end {turn.id}")
+
+        def _on_pause(self) -> None:
+            calls.append("pause")
+
+        def _on_resume(self) -> None:
+            calls.append("resume")
+
+        def _on_interrupt(self) -> None:
+            calls.append("interrupt")
+
+    track = Spy(clock=clock)
+    first = track.start_turn()
+    await first.push(tone(0.1, 24000), sample_rate=24000)
+    track.pause()
+    track.pause()  # no-op: no hook
+    track.resume()
+    first.end()  # the resampler's tail comes before the end
+    second = track.start_turn()
+    await second.push(ramp_signal(N).tobytes())
+    track.interrupt()
+    second.end()  # an interrupted turn gets no turn end
+    assert calls[0].startswith("audio 1") and calls[1:3] == ["pause", "resume"]
+    assert calls[3].startswith("audio 1") and calls[4] == "end 1"  # the tail, then the end
+    assert calls[5:] == [f"audio 2 {N}", "interrupt"]
+    track.stop()
