@@ -8,20 +8,30 @@ interruptions, and fades out on real ones.
 from ._clock import Clock, MonotonicClock
 from ._errors import AgentAudioError, InvalidAudioError, TrackClosedError, TurnClosedError
 from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
+from ._mixing import MixingAgentAudioTrack, SoundHandle
+from ._sinks import AudioSink, AvatarSink
 from ._stats import TrackMetrics, TurnStats
+from ._tee import TeeAgentAudioTrack, TeeMixingAgentAudioTrack, TeeTrackMetrics
 from ._track import AgentAudioTrack
 from ._turn import Turn
 
 __all__ = [
     "AgentAudioError",
     "AgentAudioTrack",
+    "AudioSink",
+    "AvatarSink",
     "Clock",
     "Interrupted",
     "InvalidAudioError",
+    "MixingAgentAudioTrack",
     "MonotonicClock",
     "Paused",
     "PlayoutStarted",
     "Resumed",
+    "SoundHandle",
+    "TeeAgentAudioTrack",
+    "TeeMixingAgentAudioTrack",
+    "TeeTrackMetrics",
     "TrackClosedError",
     "TrackMetrics",
     "Turn",

@@ -10,8 +10,9 @@ checks after every step:
 - exactly one ``turn_finished`` per finished turn, none for the others; after ``stop()``
   every turn has finished exactly once.
 
-The machine builds its track through ``make_track`` so subclasses of AgentAudioTrack
-run the same sequences.
+The machine builds its track through ``make_track``, so the mixing, tee and tee-mixing
+tracks run the same sequences (with a looping bed and an attached sink); with a sink
+attached, the tee's wire must stay silent and the tee-mixing wire must carry the bed only.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from agent_audio import AgentAudioTrack, Turn, TurnClosedError, TurnFinished
+from agent_audio import (
+    AgentAudioTrack,
+    MixingAgentAudioTrack,
+    TeeAgentAudioTrack,
+    TeeMixingAgentAudioTrack,
+    Turn,
+    TurnClosedError,
+    TurnFinished,
+)
 from agent_audio._format import LAYOUTS
 from agent_audio.testing import ManualClock
 
@@ -124,8 +133,11 @@ class TrackMachine(RuleBasedStateMachine):
     def recv(self, frames: int) -> None:
         for _ in range(frames):
             frame = self.loop.run_until_complete(self.track.recv())
-            assert_frame(frame, self.track, pts=self.pts)
+            self.check_wire(assert_frame(frame, self.track, pts=self.pts))
             self.pts += self.track.frame_samples
+
+    def check_wire(self, samples: np.ndarray) -> None:
+        """What the wire must carry, beyond the format (subclasses)."""
 
     @precondition(lambda self: self.track.metrics().frames_sent > 0)
     @rule(seconds=st.floats(0.0, 0.5))
@@ -165,7 +177,65 @@ class StereoTrackMachine(TrackMachine):
     channels = 2
 
 
+BED = 1000  # a constant bed: easy to recognise on the wire
+
+
+class MixingTrackMachine(TrackMachine):
+    def make_track(self) -> AgentAudioTrack:
+        track = MixingAgentAudioTrack(clock=self.clock, channels=self.channels)
+        track.set_background(np.full(960, BED, np.int16))
+        return track
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.received = 0
+
+    async def handle_audio_input(self, data: bytes) -> None:
+        self.received += len(data)
+
+    def on_interrupt(self) -> None:
+        pass
+
+
+class TeeTrackMachine(TrackMachine):
+    def make_track(self) -> AgentAudioTrack:
+        track = self.tee_class(clock=self.clock, channels=self.channels)
+        self.sink = Sink()
+
+        async def attach() -> None:
+            track.add_sink(self.sink)
+
+        self.loop.run_until_complete(attach())
+        return track
+
+    tee_class: type[TeeAgentAudioTrack] = TeeAgentAudioTrack
+
+    def check_wire(self, samples: np.ndarray) -> None:
+        assert not samples.any(), "the wire must be silent while a sink is attached"
+
+
+class TeeMixingTrackMachine(TeeTrackMachine):
+    tee_class = TeeMixingAgentAudioTrack
+
+    def make_track(self) -> AgentAudioTrack:
+        track = super().make_track()
+        assert isinstance(track, TeeMixingAgentAudioTrack)
+        track.set_background(np.full(960, BED, np.int16))
+        return track
+
+    def check_wire(self, samples: np.ndarray) -> None:
+        # the bed only (faded in, ducked under the voice): never above it, never voice
+        assert samples.min() >= 0 and samples.max() <= BED
+
+
 TestTrackSequences = TrackMachine.TestCase
 TestTrackSequences.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 TestStereoTrackSequences = StereoTrackMachine.TestCase
 TestStereoTrackSequences.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+TestMixingTrackSequences = MixingTrackMachine.TestCase
+TestMixingTrackSequences.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)
+TestTeeTrackSequences = TeeTrackMachine.TestCase
+TestTeeTrackSequences.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)
+TestTeeMixingTrackSequences = TeeMixingTrackMachine.TestCase
+TestTeeMixingTrackSequences.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)

@@ -1,0 +1,67 @@
+"""Loading a whole clip (a background bed or a one-shot sound) at the track format, once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import InvalidAudioError
+from ._format import AudioFormat
+from ._input import InputNormalizer
+
+__all__ = ["ClipSource", "load_clip"]
+
+Block = npt.NDArray[np.int16]
+ClipSource = str | Path | bytes | np.ndarray | av.AudioFrame | Iterable[av.AudioFrame]
+
+
+def load_clip(source: ClipSource, fmt: AudioFormat, *, sample_rate: int | None = None) -> Block:
+    """Decode and convert ``source`` to the track format in one go.
+
+    Args:
+        source: a file path (any format PyAV reads), s16 ``bytes`` or a numpy array (int16,
+            or float in [-1, 1]; shape ``(n,)`` or ``(n, channels)``) at ``sample_rate``, an
+            :class:`av.AudioFrame`, or an iterable of them.
+        fmt: the track format.
+        sample_rate: rate of bytes or array input in Hz; default the track's.
+
+    Returns:
+        int16, C-contiguous, shape ``(n, fmt.channels)`` at ``fmt.sample_rate``.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        InvalidAudioError: malformed input, a file without audio, or an empty clip.
+    """
+    norm = InputNormalizer(fmt)
+    blocks: list[Block] = []
+
+    def add(data: object, rate: int | None) -> None:
+        prepared = norm.prepare(data, sample_rate=rate, channels=None)
+        blocks.extend(norm.convert(prepared, slice_samples=max(1, prepared.source_samples)))
+
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"expected an audio file, got no file at {path}")
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise InvalidAudioError(f"expected an audio stream in {path}, got none")
+            for frame in container.decode(audio=0):
+                add(frame, None)
+    elif isinstance(source, (bytes, bytearray, memoryview, np.ndarray, av.AudioFrame)):
+        add(source, sample_rate)
+    elif isinstance(source, Iterable):
+        for frame in source:
+            add(frame, None)
+    else:
+        raise InvalidAudioError(f"expected a path, bytes, numpy.ndarray or av.AudioFrame(s), got {type(source)!r}")
+    tail = norm.flush()
+    if tail is not None:
+        blocks.append(tail)
+    if not blocks or not sum(len(b) for b in blocks):
+        raise InvalidAudioError("expected a clip with at least one sample, got an empty one")
+    return np.ascontiguousarray(np.concatenate(blocks))

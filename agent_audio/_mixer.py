@@ -1,0 +1,218 @@
+"""The background mixer: layers under the voice, ducking, and a sum that clips instead of wrapping.
+
+Synchronous and clock-free, like the playout engine. Each frame, :meth:`BackgroundMixer.mix`
+adds every layer (a looping bed, a streamed background, one-shot sounds) to the voice
+block, each under its own gain, and the bed and stream also under the ducking gain
+while the voice plays. Gains move by linear ramps over a number of samples, so volume
+changes, ducking and stops never click. The sum is done in float32 (wider than s16)
+and clipped to the s16 range. Per-frame cost depends on the number of layers, not on
+how long a clip or how much streamed background is queued.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from ._queue import SampleQueue
+
+__all__ = ["BackgroundMixer", "ClipLayer", "Layer", "SmoothGain", "StreamLayer"]
+
+Block = npt.NDArray[np.int16]
+Gains = npt.NDArray[np.float32]
+
+
+class SmoothGain:
+    """A linear gain that moves to a new target by a linear ramp over a number of samples.
+
+    Args:
+        value: the starting gain (linear, 1.0 = unchanged).
+    """
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+        self.target = float(value)
+        self._step = 0.0
+        self._left = 0
+
+    @property
+    def steady(self) -> bool:
+        """Whether no ramp is running."""
+        return self._left == 0
+
+    def set(self, target: float, samples: int) -> None:
+        """Ramp from the current value to ``target`` over ``samples`` samples per channel (0: at once)."""
+        self.target = float(target)
+        if samples <= 0 or self.value == self.target:
+            self.value, self._left = self.target, 0
+            return
+        self._left = samples
+        self._step = (self.target - self.value) / samples
+
+    def next(self, n: int) -> float | Gains:
+        """Gains for the next ``n`` samples: a float while steady, else float32 of shape ``(n,)``.
+
+        The ramp's last sample is exactly the target.
+        """
+        if not self._left:
+            return self.value
+        k = min(n, self._left)
+        gains = np.full(n, self.target, dtype=np.float32)
+        gains[:k] = self.value + self._step * np.arange(1, k + 1)
+        self._left -= k
+        if self._left:
+            self.value = float(gains[k - 1])
+        else:
+            gains[k - 1] = self.value = self.target
+        return gains
+
+
+class Layer:
+    """One source of background samples (int16, shape ``(m, channels)``, at the track format).
+
+    Args:
+        volume: linear gain (1.0 = as recorded).
+        ducked: whether the ducking gain applies to this layer.
+    """
+
+    def __init__(self, *, volume: float, ducked: bool) -> None:
+        self.gain = SmoothGain(volume)
+        self.ducked = ducked
+        self.finished = False
+        """Played out or stopped: the mixer drops it after this frame."""
+        self._stopping = False
+
+    def read(self, n: int) -> Block | None:
+        """Up to ``n`` samples, or None when there is nothing to add this frame."""
+        raise NotImplementedError
+
+    def stop(self, fade_samples: int) -> None:
+        """Fade out over ``fade_samples`` samples, then finish (at once if 0)."""
+        self._stopping = True
+        self.gain.set(0.0, fade_samples)
+        if fade_samples <= 0:
+            self.finished = True
+
+    def _after_frame(self) -> None:
+        if self._stopping and self.gain.steady:
+            self.finished = True
+
+
+class ClipLayer(Layer):
+    """A clip held in memory, looped (a background bed) or played once (a one-shot sound).
+
+    Args:
+        samples: int16, shape ``(m, channels)``, at the track format; never written to.
+        loop: start again at the end (seamless: the clip's end joins its start).
+    """
+
+    def __init__(self, samples: Block, *, loop: bool, volume: float, ducked: bool) -> None:
+        super().__init__(volume=volume, ducked=ducked)
+        self.samples = samples
+        self.loop = loop
+        self.position = 0
+        """Index of the next sample to play."""
+
+    def read(self, n: int) -> Block | None:
+        """Up to ``n`` samples from the current position, wrapping when looping."""
+        size = len(self.samples)
+        if self.finished or size == 0:
+            self.finished = True
+            return None
+        pos = self.position
+        if pos + n <= size:
+            block = self.samples[pos : pos + n]
+            self.position = pos + n
+        elif self.loop:
+            block = self.samples[(pos + np.arange(n)) % size]
+            self.position = (pos + n) % size
+        else:
+            block = self.samples[pos:]
+            self.position = size
+        if self.position == size:
+            if self.loop:
+                self.position = 0
+            else:
+                self.finished = True
+        return block
+
+
+class StreamLayer(Layer):
+    """Background audio pushed in real time (``push_background``): a FIFO, silence when dry."""
+
+    def __init__(self, *, volume: float, ducked: bool) -> None:
+        super().__init__(volume=volume, ducked=ducked)
+        self.queue = SampleQueue()
+
+    def read(self, n: int) -> Block | None:
+        """Up to ``n`` queued samples (fewer when the stream runs dry)."""
+        taken = self.queue.take(n)
+        if taken is not None:
+            return taken[1]
+        pieces = self.queue.read(n)
+        if not pieces:
+            return None
+        return pieces[0][1] if len(pieces) == 1 else np.concatenate([block for _, block in pieces])
+
+
+class BackgroundMixer:
+    """Mixes layers under the voice, ducking the ducked ones while the voice plays.
+
+    Args:
+        duck_db: attenuation of ducked layers while the voice plays, in dB (<= 0).
+        attack_samples: samples per channel to go from 0 dB to ``duck_db``.
+        release_samples: samples per channel to come back from ``duck_db`` to 0 dB.
+    """
+
+    def __init__(self, *, duck_db: float, attack_samples: int, release_samples: int) -> None:
+        self.layers: list[Layer] = []
+        self.duck = SmoothGain(1.0)
+        self.duck_gain = 10.0 ** (duck_db / 20.0)
+        self.attack_samples = attack_samples
+        self.release_samples = release_samples
+        self.finished: list[Layer] = []
+        """Layers that finished during the last :meth:`mix` (for the shell to resolve handles)."""
+        self._voice_active = False
+
+    def mix(self, voice: Block, *, voice_active: bool) -> Block:
+        """The voice block with every layer added: int16, same shape ``(n, channels)``.
+
+        Args:
+            voice: int16, shape ``(n, channels)``; not modified.
+            voice_active: whether the voice is playing in this frame (drives ducking).
+        """
+        n = len(voice)
+        if voice_active != self._voice_active:
+            self._voice_active = voice_active
+            target = self.duck_gain if voice_active else 1.0
+            full = self.attack_samples if voice_active else self.release_samples
+            distance = abs(target - self.duck.value) / (1.0 - self.duck_gain) if self.duck_gain < 1.0 else 0.0
+            self.duck.set(target, math.ceil(distance * full))
+        duck = self.duck.next(n)
+        acc: npt.NDArray[np.float32] | None = None
+        for layer in self.layers:
+            block = layer.read(n)
+            gain = layer.gain.next(n)
+            layer._after_frame()
+            if layer.finished:
+                self.finished.append(layer)
+            if block is None:
+                continue
+            if layer.ducked:
+                gain = gain * duck
+            if acc is None:
+                acc = voice.astype(np.float32)
+            m = len(block)
+            if isinstance(gain, float):
+                acc[:m] += block * np.float32(gain)
+            else:
+                acc[:m] += block * gain[:m, None]
+        if self.finished:
+            self.layers = [layer for layer in self.layers if not layer.finished]
+        if acc is None:
+            return voice
+        np.rint(acc, out=acc)
+        np.clip(acc, -32768.0, 32767.0, out=acc)
+        return acc.astype(np.int16)

@@ -1,0 +1,102 @@
+"""The background mixer core (agent_audio._mixer).
+
+Guards: gain ramps are linear, exactly as long as asked and end exactly on the target;
+a looped clip plays back to back with no gap or repeat (also clips shorter than a
+frame); a one-shot plays once and finishes; ducking reaches its depth in exactly the
+attack time and comes back in the release time; a loud voice over a loud background
+clips instead of wrapping; the stream layer plays what was queued, then silence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent_audio._mixer import BackgroundMixer, ClipLayer, SmoothGain, StreamLayer
+
+from helpers import ramp_signal
+
+N = 960
+
+
+def test_smooth_gain_ramps_exactly() -> None:
+    g = SmoothGain(1.0)
+    assert g.next(4) == 1.0 and g.steady
+    g.set(0.0, 10)
+    first = g.next(4)
+    assert isinstance(first, np.ndarray) and first.tolist() == pytest.approx([0.9, 0.8, 0.7, 0.6])
+    second = g.next(8)
+    assert isinstance(second, np.ndarray)
+    assert second.tolist() == pytest.approx([0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0], abs=1e-6)
+    assert second[5] == 0.0 and g.steady and g.next(3) == 0.0
+
+
+@pytest.mark.parametrize("size", [300, 960, 2500])
+def test_looped_clip_plays_back_to_back(size: int) -> None:
+    clip = ramp_signal(size)
+    layer = ClipLayer(clip, loop=True, volume=1.0, ducked=False)
+    out = np.concatenate([layer.read(N) for _ in range(7)])
+    assert np.array_equal(out, np.resize(clip, (7 * N, 1)))
+    assert not layer.finished
+
+
+def test_one_shot_plays_once_then_finishes() -> None:
+    layer = ClipLayer(ramp_signal(1500), loop=False, volume=1.0, ducked=False)
+    a, b = layer.read(N), layer.read(N)
+    assert a is not None and b is not None and len(a) + len(b) == 1500 and layer.finished
+    assert layer.read(N) is None
+
+
+def _mix_frames(mixer: BackgroundMixer, frames: int, *, active: bool) -> np.ndarray:
+    silence = np.zeros((N, 1), np.int16)
+    return np.concatenate([mixer.mix(silence, voice_active=active) for _ in range(frames)])
+
+
+def test_ducking_follows_attack_and_release_times() -> None:
+    mixer = BackgroundMixer(duck_db=-10.0, attack_samples=1440, release_samples=4320)
+    mixer.layers.append(ClipLayer(np.full((N, 1), 10000, np.int16), loop=True, volume=1.0, ducked=True))
+    ducked = 10000 * 10 ** (-10 / 20)
+    attack = _mix_frames(mixer, 3, active=True)[:, 0]
+    assert attack[1439] == round(ducked) and attack[1438] > round(ducked)  # reached exactly at 30 ms
+    assert np.all(np.diff(attack[:1440]) <= 0) and np.all(attack[1440:] == round(ducked))
+    release = _mix_frames(mixer, 6, active=False)[:, 0]
+    assert release[4319] == 10000 and release[4318] < 10000  # back exactly at 90 ms
+    assert np.all(np.diff(release[:4320]) >= 0)
+
+
+def test_one_shots_are_not_ducked() -> None:
+    mixer = BackgroundMixer(duck_db=-10.0, attack_samples=0, release_samples=0)
+    mixer.layers.append(ClipLayer(np.full((N, 1), 1000, np.int16), loop=False, volume=1.0, ducked=False))
+    assert np.all(_mix_frames(mixer, 1, active=True) == 1000)
+
+
+def test_loud_voice_over_loud_background_clips_instead_of_wrapping() -> None:
+    mixer = BackgroundMixer(duck_db=0.0, attack_samples=0, release_samples=0)
+    mixer.layers.append(ClipLayer(np.full((N, 1), 30000, np.int16), loop=True, volume=1.0, ducked=True))
+    loud = np.full((N, 1), 30000, np.int16)
+    out = mixer.mix(loud, voice_active=True)
+    assert np.all(out == 32767)
+    assert np.all(mixer.mix(-loud, voice_active=True) == 0)
+    mixer.layers[0].samples = np.full((N, 1), -30000, np.int16)  # type: ignore[attr-defined]
+    assert np.all(mixer.mix(-loud, voice_active=True) == -32768)
+    assert np.array_equal(loud, np.full((N, 1), 30000, np.int16))  # the voice block is not modified
+
+
+def test_stream_layer_plays_queued_audio_then_silence() -> None:
+    mixer = BackgroundMixer(duck_db=0.0, attack_samples=0, release_samples=0)
+    stream = StreamLayer(volume=0.5, ducked=True)
+    mixer.layers.append(stream)
+    stream.queue.append(0, ramp_signal(1500, start=2))
+    out = _mix_frames(mixer, 3, active=False)[:, 0]
+    assert np.array_equal(out[:1500], np.rint(ramp_signal(1500, start=2)[:, 0] * 0.5).astype(np.int16))
+    assert not out[1500:].any()
+
+
+def test_stop_fades_out_then_reports_finished() -> None:
+    mixer = BackgroundMixer(duck_db=0.0, attack_samples=0, release_samples=0)
+    layer = ClipLayer(np.full((N, 1), 1000, np.int16), loop=True, volume=1.0, ducked=True)
+    mixer.layers.append(layer)
+    layer.stop(1200)
+    out = _mix_frames(mixer, 3, active=False)[:, 0]
+    assert out[0] == 999 and out[1199] == 0 and not out[1200:].any()
+    assert mixer.finished == [layer] and mixer.layers == []
