@@ -170,6 +170,7 @@ class TrackMachine(RuleBasedStateMachine):
             for turn in self.turns.values():
                 assert turn.stats.finished and self.finished[turn.id] == 1, turn
         finally:
+            self.loop.run_until_complete(asyncio.sleep(0))  # let cancelled sink feeders finish
             self.loop.close()
 
 
