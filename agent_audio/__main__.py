@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ._demo import DemoOptions, run_demo
@@ -23,11 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--input", type=Path, help="speech file to use (any format PyAV reads); default: bundled")
     source.add_argument("--say", metavar="TEXT", help="synthesize TEXT with piper and stream it (needs the tts extra)")
     demo.add_argument("--out", type=Path, default=Path("agent_audio_demo"), help="output folder")
+    bed = demo.add_mutually_exclusive_group()
+    bed.add_argument("--background", type=Path, help="background bed to mix under the voice; default: bundled")
+    bed.add_argument("--no-background", action="store_true", help="no background")
     demo.add_argument("--fade-out", type=float, default=0.2, help="interrupt fade in seconds (default 0.2)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     options = DemoOptions(out=args.out, input=args.input, say=args.say, fade_out=args.fade_out)
+    if args.no_background or args.background is not None:
+        options = replace(options, background=None if args.no_background else args.background)
     try:
         run = asyncio.run(run_demo(options, lambda line: print(line, flush=True)))
     except (RuntimeError, FileNotFoundError, ValueError) as exc:

@@ -9,11 +9,25 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SILENCE_DBFS", "levels_dbfs", "most_voiced", "silence_after", "silent_run"]
+__all__ = [
+    "AIR_BAND",
+    "SILENCE_DBFS",
+    "VOICE_BAND",
+    "band_filter",
+    "levels_dbfs",
+    "most_voiced",
+    "silence_after",
+    "silent_run",
+]
 
 #: Level below which audio counts as silence (the bar the issue sets for interrupt-to-silence).
 SILENCE_DBFS = -40.0
 WINDOW = 0.010  # seconds per level window
+#: Hz: the bundled ambience's "air" band, above anything the demo's voice contains
+#: (piper synthesizes at 22.05 kHz), so it measures the background alone, even under speech.
+AIR_BAND = (13000.0, 17000.0)
+#: Hz: where the demo's voice is, and the bundled ambience is not (it has 20-90 Hz and the air band).
+VOICE_BAND = (120.0, 11000.0)
 
 Floats = npt.NDArray[np.float64]
 
@@ -94,3 +108,15 @@ def most_voiced(levels: Floats, *, start: float, search: float, before: float, a
         return start
     floors = [levels[i - b : i + a + 1].min() for i in range(first, last + 1)]
     return (first + int(np.argmax(floors))) * WINDOW
+
+
+def band_filter(samples: npt.NDArray[np.floating], rate: int, band: tuple[float, float]) -> npt.NDArray[np.float64]:
+    """Keep only ``band`` (low, high Hz) of a whole recording: a brick-wall FFT filter.
+
+    Returns:
+        float64, the same shape ``(n,)``.
+    """
+    spectrum = np.fft.rfft(np.asarray(samples, dtype=np.float64))
+    freqs = np.fft.rfftfreq(len(samples), 1.0 / rate)
+    spectrum[(freqs < band[0]) | (freqs > band[1])] = 0
+    return np.fft.irfft(spectrum, len(samples))

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy.typing as npt
 from ._analysis import levels_dbfs, most_voiced
 from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
 from ._loopback import Loopback, ReceivedAudio
+from ._mixing import MixingAgentAudioTrack
 from ._speech import load_speech, piper_chunks, sentences, split_turns
 from ._stats import TrackMetrics, TurnStats
 from ._track import AgentAudioTrack
@@ -32,6 +34,7 @@ SOURCE_RATE = 24000  # Hz: what most TTS services send; the track resamples it t
 CHUNK = 0.040  # seconds of audio per push, as a streaming TTS delivers it
 SPEEDUP = 4.0  # the simulated TTS produces audio this many times faster than real time
 MAX_TURN = 12.0  # seconds: long --input files are cut so the demo stays under a minute
+AMBIENCE = "ambience.ogg"  # bundled bed, made by tools/make_ambience.py
 
 Chunks = AsyncIterator[tuple[npt.NDArray[np.generic], int]]
 
@@ -41,18 +44,25 @@ class DemoOptions:
     """What to say and where to write.
 
     ``input`` is any file PyAV reads (default: the bundled sample); ``say`` is text for
-    piper (the ``tts`` extra), streamed as it is synthesized. Seconds throughout.
+    piper (the ``tts`` extra), streamed as it is synthesized. ``background`` is the bed
+    mixed under the voice (default: the bundled ambience; None: no background).
+    Seconds throughout.
     """
 
     out: Path = Path("agent_audio_demo")
     input: Path | None = None
     say: str | None = None
+    background: Path | None = field(
+        default_factory=lambda: Path(str(resources.files("agent_audio") / "data")) / AMBIENCE
+    )
     fade_out: float = 0.2
     pause_at: float = 1.5
     pause_for: float = 0.6
     interrupt_at: float = 1.5
     gap: float = 0.5
+    lead_in: float = 1.0
     tail: float = 1.0
+    background_volume: float = 1.0
 
 
 @dataclass
@@ -81,14 +91,19 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
         progress(line)
 
     sources = _sources(options)
-    track = AgentAudioTrack(fade_out=options.fade_out)
+    track = MixingAgentAudioTrack(fade_out=options.fade_out)
+    if options.background is not None:
+        track.set_background(options.background, volume=options.background_volume)
     started: dict[int, float] = {}
     spans: list[tuple[float, float]] = []
     _narrate(track, say, started, spans)
     marks: dict[str, float] = {}
     say("connecting two RTCPeerConnections on this machine (ICE host candidates, DTLS-SRTP, Opus)")
     async with Loopback(track) as loopback:
-        say("connected; turn 1 plays to the end")
+        if options.background is not None:
+            say(f"connected; background ambience alone for {options.lead_in} s")
+            await asyncio.sleep(options.lead_in)
+        say("turn 1 plays to the end")
         stats = [await _speak(track, sources[0])]
         await asyncio.sleep(options.gap)
 

@@ -10,7 +10,16 @@ from typing import Any
 import av
 import numpy as np
 
-from ._analysis import SILENCE_DBFS, WINDOW, levels_dbfs, silence_after, silent_run
+from ._analysis import (
+    AIR_BAND,
+    SILENCE_DBFS,
+    VOICE_BAND,
+    WINDOW,
+    band_filter,
+    levels_dbfs,
+    silence_after,
+    silent_run,
+)
 from ._demo import DemoRun
 
 __all__ = ["build_report", "format_report", "write_outputs"]
@@ -22,7 +31,8 @@ def build_report(run: DemoRun) -> dict[str, Any]:
     """Per-turn stats, measurements on the received audio, pacing, and pass/fail checks."""
     rx = run.received
     opts = run.options
-    levels = levels_dbfs(rx.samples, rx.sample_rate)
+    # The voice alone: the bundled ambience has nothing in the voice band.
+    levels = levels_dbfs(band_filter(rx.samples, rx.sample_rate, VOICE_BAND), rx.sample_rate)
     size = round(WINDOW * rx.sample_rate)
     times = rx.times()[: len(levels) * size : size] if len(levels) else np.zeros(0)
     end = float(times[-1]) if len(times) else 0.0
@@ -51,6 +61,7 @@ def build_report(run: DemoRun) -> dict[str, Any]:
             "duration_s": round(len(rx.samples) / rx.sample_rate, 3),
             "sample_rate": rx.sample_rate,
             "silence_threshold_dbfs": SILENCE_DBFS,
+            "voice_band_hz": list(VOICE_BAND),
             "interrupt_to_silence_ms": round(to_silence * 1000, 1),
             "pause_requested_ms": opts.pause_for * 1000,
             "pause_gap_ms": round((gap_end - gap_begin) * 1000, 1),
@@ -67,6 +78,11 @@ def build_report(run: DemoRun) -> dict[str, Any]:
             "underruns": m.underruns,
         },
     }
+    background = _background(run) if opts.background is not None else None
+    report["background"] = background
+    # The band measurements need a voice with nothing in the air band: true of the bundled
+    # sample and of piper (22.05 kHz); an --input file may be wideband.
+    band_limited_voice = opts.input is None
     t1, t2, t3 = run.turns
     report["checks"] = {
         "turn 1 played == pushed": t1.played_samples == t1.pushed_samples and not t1.interrupted,
@@ -80,7 +96,37 @@ def build_report(run: DemoRun) -> dict[str, Any]:
             t["received_level_dbfs"] is not None and t["received_level_dbfs"] > SILENCE_DBFS + 10 for t in turns
         ),
     }
+    if background is not None and band_limited_voice:
+        report["checks"]["background continued through the interrupt"] = background["dip_at_interrupt_db"] <= 6.0
+        report["checks"]["background ducked under speech (6-14 dB)"] = 6.0 <= background["ducking_db"] <= 14.0
     return report
+
+
+def _background(run: DemoRun) -> dict[str, float]:
+    """The background alone, measured in the ambience's air band (the voice has nothing there).
+
+    ``ducking_db``: how much lower the band is under turn 1's speech than in the quiet
+    tail after the interrupt (no voice, no ducking). ``dip_at_interrupt_db``: how far the
+    band falls below its level under speech anywhere from 0.3 s before the interrupt to
+    0.8 s after (a background cleared by the interrupt would fall by 40 dB or more).
+    """
+    rx = run.received
+    window = 0.05
+    levels = levels_dbfs(band_filter(rx.samples, rx.sample_rate, AIR_BAND), rx.sample_rate, window)
+    size = round(window * rx.sample_rate)
+    times = rx.times()[: len(levels) * size : size]
+    start, end = run.spans[0]
+    under_speech = float(np.median(levels[(times > start + 1.0) & (times < end - 0.5)]))
+    interrupt = run.marks["interrupt"]
+    quiet = float(np.median(levels[times > interrupt + 0.5]))
+    around = levels[(times > interrupt - 0.3) & (times < interrupt + 0.8)]
+    return {
+        "air_band_hz": list(AIR_BAND),  # type: ignore[dict-item]
+        "level_under_speech_db": round(under_speech, 1),
+        "level_without_voice_db": round(quiet, 1),
+        "ducking_db": round(quiet - under_speech, 1),
+        "dip_at_interrupt_db": round(max(0.0, under_speech - float(around.min())), 1),
+    }
 
 
 def _level_during(times: np.ndarray, levels: np.ndarray, start: float, end: float) -> float | None:
@@ -104,9 +150,11 @@ def format_report(report: dict[str, Any]) -> str:
     r, p = report["received"], report["pacing"]
     lines += [
         "",
-        f"measured on the received audio (silence: below {r['silence_threshold_dbfs']:.0f} dBFS):",
+        f"measured on the received audio, voice band {r['voice_band_hz'][0]:.0f}-{r['voice_band_hz'][1]:.0f} Hz "
+        f"(silence: below {r['silence_threshold_dbfs']:.0f} dBFS):",
         f"  interrupt to silence   {r['interrupt_to_silence_ms']:.0f} ms (fade_out {report['fade_out_ms']:.0f} ms)",
         f"  pause gap              {r['pause_gap_ms']:.0f} ms (paused for {r['pause_requested_ms']:.0f} ms)",
+        *_background_lines(report.get("background")),
         f"pacing: {p['frames_sent']} frames sent, {p['frames_received']} received of {p['frames_expected']} expected, "
         f"{p['late_frames']} late, max lateness {p['max_lateness_ms']:.2f} ms, {p['reanchors']} re-anchors, "
         f"{p['underruns']} underruns",
@@ -114,6 +162,17 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     lines += [f"  [{'ok' if ok else 'FAILED'}] {name}" for name, ok in report["checks"].items()]
     return "\n".join(lines)
+
+
+def _background_lines(background: dict[str, Any] | None) -> list[str]:
+    if background is None:
+        return []
+    low, high = background["air_band_hz"]
+    return [
+        f"  background ({low / 1000:.0f}-{high / 1000:.0f} kHz band, where the voice has nothing): "
+        f"ducked {background['ducking_db']:.1f} dB under speech, "
+        f"dip at the interrupt {background['dip_at_interrupt_db']:.1f} dB",
+    ]
 
 
 def write_outputs(run: DemoRun, report: dict[str, Any], out: Path) -> list[Path]:

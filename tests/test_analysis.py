@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent_audio._analysis import WINDOW, levels_dbfs, most_voiced, silence_after, silent_run
+from agent_audio._analysis import WINDOW, band_filter, levels_dbfs, most_voiced, silence_after, silent_run
 
 RATE = 48000
 
@@ -50,3 +50,10 @@ def test_most_voiced_avoids_gaps_between_words() -> None:
     i = round(at / WINDOW)
     assert levels[i - 5 : i + 11].min() > -25
     assert most_voiced(levels[:5], start=1.0, search=1.0, before=0.05, after=0.1) == 1.0
+
+
+def test_band_filter_keeps_only_the_band() -> None:
+    t = np.arange(RATE) / RATE
+    mix = np.sin(2 * np.pi * 50 * t) + np.sin(2 * np.pi * 1000 * t) + np.sin(2 * np.pi * 15000 * t)
+    voice = band_filter(mix, RATE, (120.0, 11000.0))
+    assert np.allclose(voice, np.sin(2 * np.pi * 1000 * t), atol=1e-9)

@@ -1,7 +1,9 @@
 """The demo report (agent_audio._report), on synthetic received audio.
 
 Guards: interrupt-to-silence and the pause gap are measured on the received audio's
-arrival timeline; checks fail when they should; received.wav round-trips.
+arrival timeline, on the voice band; the background's ducking and its continuity through
+the interrupt are measured in the air band, even under speech; checks fail when they
+should (late silence, a background cleared by the interrupt); received.wav round-trips.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from agent_audio import TrackMetrics, TurnStats
+from agent_audio._analysis import AIR_BAND, band_filter
 from agent_audio._demo import DemoOptions, DemoRun
 from agent_audio._loopback import ReceivedAudio
 from agent_audio._report import build_report, format_report, write_outputs
@@ -19,12 +23,14 @@ from agent_audio._report import build_report, format_report, write_outputs
 RATE = 48000
 
 
-def _run(silent_from: float, pause_gap: tuple[float, float]) -> DemoRun:
-    """8 s of received 'speech' (noise at -20 dBFS) arriving from t=100 s, with silences placed as asked."""
+def _run(silent_from: float, pause_gap: tuple[float, float], *, bed: np.ndarray | None = None) -> DemoRun:
+    """8 s of received 'speech' (noise at -20 dBFS, below 11 kHz) arriving from t=100 s, silences as asked."""
     rng = np.random.default_rng(0)
-    samples = (rng.standard_normal(8 * RATE) * 0.1).astype(np.float32)
+    samples = band_filter(rng.standard_normal(8 * RATE) * 0.1, RATE, (100.0, 10000.0)).astype(np.float32)
     samples[round(pause_gap[0] * RATE) : round(pause_gap[1] * RATE)] = 0
     samples[round(silent_from * RATE) :] = 0
+    if bed is not None:
+        samples += bed
     starts = np.arange(0, len(samples), 960, dtype=np.int64)
     received = ReceivedAudio(RATE, samples, starts, 100.0 + starts / RATE)
     turns = [
@@ -35,7 +41,8 @@ def _run(silent_from: float, pause_gap: tuple[float, float]) -> DemoRun:
     marks = {"pause": 100.0 + pause_gap[0] - 0.1, "resume": 100.0 + pause_gap[1] - 0.1, "interrupt": 106.0}
     spans = [(100.0, 102.0), (102.0, 105.0), (105.5, 106.3)]
     metrics = TrackMetrics(400, 0, 0, 0, 0.001, 0, RATE)
-    return DemoRun(DemoOptions(), turns, marks, spans, metrics, received)
+    options = DemoOptions(background=None if bed is None else Path("bed.ogg"))
+    return DemoRun(options, turns, marks, spans, metrics, received)
 
 
 def test_measures_on_the_received_timeline() -> None:
@@ -62,3 +69,30 @@ def test_outputs_are_written_and_wav_round_trips(tmp_path: Path) -> None:
     pcm = np.concatenate(frames, axis=1).reshape(-1)
     assert len(pcm) == 8 * RATE
     assert np.abs(pcm / 32767 - run.received.samples).max() < 1e-4
+
+
+def _air_bed(*, ducked_between: tuple[float, float], cleared_from: float | None = None) -> np.ndarray:
+    """Air-band noise at -36 dBFS, 10 dB lower while 'speech' plays, optionally cut off."""
+    rng = np.random.default_rng(1)
+    bed = band_filter(rng.standard_normal(8 * RATE), RATE, AIR_BAND)
+    bed *= 10 ** (-36 / 20) / np.sqrt(np.mean(bed**2))
+    gain = np.ones(8 * RATE)
+    gain[round(ducked_between[0] * RATE) : round(ducked_between[1] * RATE)] = 10 ** (-10 / 20)
+    if cleared_from is not None:
+        gain[round(cleared_from * RATE) :] = 0.0
+    return (bed * gain).astype(np.float32)
+
+
+def test_background_ducking_and_continuity_are_measured_under_speech() -> None:
+    run = _run(6.25, (3.0, 3.6), bed=_air_bed(ducked_between=(0.0, 6.1)))
+    report = build_report(run)
+    assert report["background"]["ducking_db"] == pytest.approx(10.0, abs=0.5)
+    assert report["background"]["dip_at_interrupt_db"] <= 1.0
+    assert report["received"]["interrupt_to_silence_ms"] == 250.0  # the bed does not hide the voice's end
+    assert all(report["checks"].values()), report["checks"]
+
+
+def test_a_background_cleared_by_the_interrupt_fails_the_check() -> None:
+    report = build_report(_run(6.25, (3.0, 3.6), bed=_air_bed(ducked_between=(0.0, 6.1), cleared_from=6.05)))
+    assert report["background"]["dip_at_interrupt_db"] > 30
+    assert not report["checks"]["background continued through the interrupt"]

@@ -1,0 +1,46 @@
+"""The examples run and do what their docstrings say.
+
+Guards: background_ambience renders 6 s with the thinking sound resolved and the turn
+interrupted; avatar_plugin (real clock, 4 s) talks, holds its pose on pause and goes
+idle on interrupt.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import av
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_background_ambience_renders_the_mix(tmp_path: Path) -> None:
+    out = tmp_path / "mix.wav"
+    await _load("background_ambience").main(out)
+    with av.open(str(out)) as container:
+        seconds = sum(frame.samples for frame in container.decode(audio=0)) / 48000
+    assert seconds == pytest.approx(6.0)
+
+
+@pytest.mark.realclock
+async def test_avatar_plugin_talks_holds_and_stops() -> None:
+    poses = await _load("avatar_plugin").main()
+    states = [state for _, _, state in poses]
+    first_pause = states.index("paused")
+    assert "talking" in states[:first_pause]
+    assert "talking" in states[first_pause:]  # resumed
+    assert states[-10:] == ["idle"] * 10  # interrupted: the mouth closed
+    assert max(openness for _, openness, state in poses if state == "talking") > 0.5
