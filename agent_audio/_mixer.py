@@ -4,14 +4,23 @@ Synchronous and clock-free, like the playout engine. Each frame, :meth:`Backgrou
 adds every layer (a looping bed, a streamed background, one-shot sounds) to the voice
 block, each under its own gain, and the bed and stream also under the ducking gain
 while the voice plays. Gains move by linear ramps over a number of samples, so volume
-changes, ducking and stops never click. The sum is done in float32 (wider than s16)
-and clipped to the s16 range. Per-frame cost depends on the number of layers, not on
-how long a clip or how much streamed background is queued.
+changes, ducking and stops never click. The sum is done in float32 (wider than s16),
+the background rounded, then added to the voice and clipped to the s16 range when it
+exceeds it. Layers hold their samples as float32, converted once when loaded or pushed.
+
+While nothing changes (every gain steady, beds looping, the stream queued far enough
+ahead, no one-shot playing), the background is rendered ahead in blocks of
+``ahead_frames`` frames, so a frame costs one add instead of a few numpy calls per
+layer. Any change (ducking, a volume, a layer added or stopped) rewinds the layers to
+the playout position and drops the rendered block: the output is identical sample for
+sample either way. The cost per frame does not depend on how long a clip or how much
+streamed background is queued.
 """
 
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +30,7 @@ from ._queue import SampleQueue
 __all__ = ["BackgroundMixer", "ClipLayer", "Layer", "SmoothGain", "StreamLayer"]
 
 Block = npt.NDArray[np.int16]
+Floats = npt.NDArray[np.float32]
 Gains = npt.NDArray[np.float32]
 
 
@@ -70,7 +80,7 @@ class SmoothGain:
 
 
 class Layer:
-    """One source of background samples (int16, shape ``(m, channels)``, at the track format).
+    """One source of background samples (float32 in s16 units, shape ``(m, channels)``, track format).
 
     Args:
         volume: linear gain (1.0 = as recorded).
@@ -84,7 +94,7 @@ class Layer:
         """Played out or stopped: the mixer drops it after this frame."""
         self._stopping = False
 
-    def read(self, n: int) -> Block | None:
+    def read(self, n: int) -> Floats | None:
         """Up to ``n`` samples, or None when there is nothing to add this frame."""
         raise NotImplementedError
 
@@ -104,18 +114,18 @@ class ClipLayer(Layer):
     """A clip held in memory, looped (a background bed) or played once (a one-shot sound).
 
     Args:
-        samples: int16, shape ``(m, channels)``, at the track format; never written to.
+        samples: int16, shape ``(m, channels)``, at the track format; kept as float32.
         loop: start again at the end (seamless: the clip's end joins its start).
     """
 
     def __init__(self, samples: Block, *, loop: bool, volume: float, ducked: bool) -> None:
         super().__init__(volume=volume, ducked=ducked)
-        self.samples = samples
+        self.samples: Floats = samples.astype(np.float32)
         self.loop = loop
         self.position = 0
         """Index of the next sample to play."""
 
-    def read(self, n: int) -> Block | None:
+    def read(self, n: int) -> Floats | None:
         """Up to ``n`` samples from the current position, wrapping when looping."""
         size = len(self.samples)
         if self.finished or size == 0:
@@ -140,21 +150,30 @@ class ClipLayer(Layer):
 
 
 class StreamLayer(Layer):
-    """Background audio pushed in real time (``push_background``): a FIFO, silence when dry."""
+    """Background audio pushed in real time (``push_background``): a FIFO, silence when dry.
+
+    Call the mixer's ``changed()`` before appending to an empty stream: background
+    rendered ahead counted it as silence.
+    """
 
     def __init__(self, *, volume: float, ducked: bool) -> None:
         super().__init__(volume=volume, ducked=ducked)
         self.queue = SampleQueue()
 
-    def read(self, n: int) -> Block | None:
+    def append(self, samples: Block) -> None:
+        """Queue int16 samples of shape ``(n, channels)``; kept as float32."""
+        # The queue is dtype-agnostic; its annotations say int16 because the voice is.
+        self.queue.append(0, cast(Block, samples.astype(np.float32)))
+
+    def read(self, n: int) -> Floats | None:
         """Up to ``n`` queued samples (fewer when the stream runs dry)."""
         taken = self.queue.take(n)
         if taken is not None:
-            return taken[1]
+            return cast(Floats, taken[1])
         pieces = self.queue.read(n)
         if not pieces:
             return None
-        return pieces[0][1] if len(pieces) == 1 else np.concatenate([block for _, block in pieces])
+        return cast(Floats, pieces[0][1] if len(pieces) == 1 else np.concatenate([block for _, block in pieces]))
 
 
 class BackgroundMixer:
@@ -164,10 +183,14 @@ class BackgroundMixer:
         duck_db: attenuation of ducked layers while the voice plays, in dB (<= 0).
         attack_samples: samples per channel to go from 0 dB to ``duck_db``.
         release_samples: samples per channel to come back from ``duck_db`` to 0 dB.
+        ahead_frames: frames of background rendered at once while nothing changes (0: never).
+
+    Call :meth:`changed` after changing a layer's gain, stopping it, or adding a layer.
     """
 
-    def __init__(self, *, duck_db: float, attack_samples: int, release_samples: int) -> None:
+    def __init__(self, *, duck_db: float, attack_samples: int, release_samples: int, ahead_frames: int = 25) -> None:
         self.layers: list[Layer] = []
+        self.ahead_frames = ahead_frames
         self.duck = SmoothGain(1.0)
         self.duck_gain = 10.0 ** (duck_db / 20.0)
         self.attack_samples = attack_samples
@@ -175,6 +198,25 @@ class BackgroundMixer:
         self.finished: list[Layer] = []
         """Layers that finished during the last :meth:`mix` (for the shell to resolve handles)."""
         self._voice_active = False
+        self._acc: Floats = np.zeros((0, 0), np.float32)
+        self._tmp: Floats = np.zeros((0, 0), np.float32)
+        self._ahead: Floats | None = None  # rendered background, rounded
+        self._ahead_pos = 0
+        self._ahead_stream: tuple[StreamLayer, Floats] | None = None  # stream samples it consumed
+
+    def changed(self) -> None:
+        """Drop the background rendered ahead and rewind the layers to the playout position."""
+        ahead = self._ahead
+        if ahead is None:
+            return
+        unused = len(ahead) - self._ahead_pos
+        for layer in self.layers:
+            if isinstance(layer, ClipLayer) and len(layer.samples):
+                layer.position = (layer.position - unused) % len(layer.samples)
+        if self._ahead_stream is not None:
+            stream, consumed = self._ahead_stream
+            stream.queue.push_back(0, cast(Block, consumed[len(consumed) - unused :]))
+        self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
 
     def mix(self, voice: Block, *, voice_active: bool) -> Block:
         """The voice block with every layer added: int16, same shape ``(n, channels)``.
@@ -185,34 +227,94 @@ class BackgroundMixer:
         """
         n = len(voice)
         if voice_active != self._voice_active:
+            self.changed()
             self._voice_active = voice_active
             target = self.duck_gain if voice_active else 1.0
             full = self.attack_samples if voice_active else self.release_samples
             distance = abs(target - self.duck.value) / (1.0 - self.duck_gain) if self.duck_gain < 1.0 else 0.0
             self.duck.set(target, math.ceil(distance * full))
+        if self._acc.shape != voice.shape:
+            self._acc = np.empty(voice.shape, np.float32)
+            self._tmp = np.empty(voice.shape, np.float32)
+        if self._ahead is None and self.ahead_frames > 1:
+            self._render_ahead(n, voice.shape[1])
+        if self._ahead is not None:
+            return self._from_ahead(voice)
         duck = self.duck.next(n)
-        acc: npt.NDArray[np.float32] | None = None
+        acc, tmp = self._acc, self._tmp
+        acc.fill(0.0)
+        added = False
         for layer in self.layers:
             block = layer.read(n)
-            gain = layer.gain.next(n)
-            layer._after_frame()
-            if layer.finished:
-                self.finished.append(layer)
+            gain = layer.gain.value if layer.gain.steady else layer.gain.next(n)
+            if layer._stopping or layer.finished:
+                layer._after_frame()
+                if layer.finished:
+                    self.finished.append(layer)
             if block is None:
                 continue
             if layer.ducked:
                 gain = gain * duck
-            if acc is None:
-                acc = voice.astype(np.float32)
-            m = len(block)
-            if isinstance(gain, float):
-                acc[:m] += block * np.float32(gain)
+            if isinstance(gain, float) and len(block) == n:  # the common case: same-type ops, no allocation
+                np.multiply(block, gain, out=tmp)
+                np.add(acc, tmp, out=acc)
+            elif isinstance(gain, float):
+                acc[: len(block)] += block * np.float32(gain)
             else:
-                acc[:m] += block * gain[:m, None]
+                acc[: len(block)] += block * gain[: len(block), None]
+            added = True
         if self.finished:
             self.layers = [layer for layer in self.layers if not layer.finished]
-        if acc is None:
+        if not added:
             return voice
         np.rint(acc, out=acc)
-        np.clip(acc, -32768.0, 32767.0, out=acc)
+        np.add(acc, voice, out=acc)
+        return self._to_s16(acc)
+
+    def _render_ahead(self, n: int, channels: int) -> None:
+        """Render ``ahead_frames`` frames of background at once, if nothing can change meanwhile."""
+        if not self.layers or not self.duck.steady:
+            return
+        total = n * self.ahead_frames
+        stream: StreamLayer | None = None
+        for layer in self.layers:
+            if not layer.gain.steady or layer._stopping or layer.finished:
+                return
+            if isinstance(layer, ClipLayer) and not layer.loop:
+                return  # a one-shot: its handle must resolve when it is heard, not rendered
+            if isinstance(layer, StreamLayer) and len(layer.queue):  # an empty stream adds silence
+                if len(layer.queue) < total or stream is not None:
+                    return
+                stream = layer
+        bg = np.zeros((total, channels), np.float32)
+        consumed: Floats | None = None
+        for layer in self.layers:
+            block = layer.read(total)
+            if block is None:
+                continue
+            if layer is stream:
+                consumed = block
+            gain = layer.gain.value * (self.duck.value if layer.ducked else 1.0)
+            bg[: len(block)] += block * np.float32(gain)
+        np.rint(bg, out=bg)
+        self._ahead, self._ahead_pos = bg, 0
+        self._ahead_stream = None if stream is None or consumed is None else (stream, consumed)
+
+    def _from_ahead(self, voice: Block) -> Block:
+        ahead = self._ahead
+        assert ahead is not None
+        pos = self._ahead_pos
+        n = len(voice)
+        acc = self._acc
+        np.add(ahead[pos : pos + n], voice, out=acc)
+        self._ahead_pos = pos + n
+        if self._ahead_pos >= len(ahead):
+            self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
+        return self._to_s16(acc)
+
+    @staticmethod
+    def _to_s16(acc: Floats) -> Block:
+        flat = acc.reshape(-1)
+        if np.maximum.reduce(flat) > 32767.0 or np.minimum.reduce(flat) < -32768.0:  # saturate, never wrap
+            np.clip(acc, -32768.0, 32767.0, out=acc)
         return acc.astype(np.int16)

@@ -58,10 +58,13 @@ class SoundHandle:
         Raises:
             InvalidAudioError: ``volume`` is negative or not finite.
         """
-        self._layer.gain.set(_check_volume(volume), round(VOLUME_RAMP * self._track.sample_rate))
+        volume = _check_volume(volume)
+        self._track._mixer.changed()
+        self._layer.gain.set(volume, round(VOLUME_RAMP * self._track.sample_rate))
 
     def stop(self) -> None:
         """Fade the sound out over 50 ms; the handle resolves when the fade has played."""
+        self._track._mixer.changed()
         self._layer.stop(round(BACKGROUND_FADE * self._track.sample_rate))
 
     async def wait(self) -> None:
@@ -153,6 +156,7 @@ class MixingAgentAudioTrack(AgentAudioTrack):
                 load_clip(source, self._format, sample_rate=sample_rate), loop=loop, volume=0.0, ducked=True
             )
             layer.gain.set(volume, fade)
+        self._mixer.changed()
         if self._bed is not None:
             self._bed.stop(fade)
         self._bed = layer
@@ -167,6 +171,7 @@ class MixingAgentAudioTrack(AgentAudioTrack):
         """
         volume = _check_volume(volume)
         if self._bed is not None:
+            self._mixer.changed()
             self._bed.gain.set(volume, round(VOLUME_RAMP * self.sample_rate))
 
     async def push_background(
@@ -186,12 +191,15 @@ class MixingAgentAudioTrack(AgentAudioTrack):
         async with self._stream_lock:
             prepared = self._stream_normalizer.prepare(data, sample_rate=sample_rate, channels=channels)
             if self._stream is None:
+                self._mixer.changed()
                 self._stream = StreamLayer(volume=self._stream_volume, ducked=True)
                 self._mixer.layers.append(self._stream)
             step = max(1, round(prepared.sample_rate * PUSH_SLICE))
             big = prepared.source_samples > step
             for block in self._stream_normalizer.convert(prepared, slice_samples=step):
-                self._stream.queue.append(0, block)
+                if not len(self._stream.queue):
+                    self._mixer.changed()  # background rendered ahead took the dry stream for silence
+                self._stream.append(block)
                 if big:
                     await asyncio.sleep(0)
 
@@ -203,6 +211,7 @@ class MixingAgentAudioTrack(AgentAudioTrack):
         """
         self._stream_volume = _check_volume(volume)
         if self._stream is not None:
+            self._mixer.changed()
             self._stream.gain.set(self._stream_volume, round(VOLUME_RAMP * self.sample_rate))
 
     def play_sound(self, source: ClipSource, *, sample_rate: int | None = None, volume: float = 1.0) -> SoundHandle:
@@ -228,6 +237,7 @@ class MixingAgentAudioTrack(AgentAudioTrack):
         )
         handle = SoundHandle(self, layer)
         self._sounds[layer] = handle
+        self._mixer.changed()
         self._mixer.layers.append(layer)
         return handle
 

@@ -71,6 +71,18 @@ class SampleQueue:
         self._take(turn_id, n)
         return turn_id, chunk[head:end]
 
+    def push_back(self, turn_id: int, samples: Block) -> None:
+        """Put ``samples`` back at the head (they were read too early); kept, not copied."""
+        if not len(samples):
+            return
+        if self._head:
+            turn, chunk = self._chunks.popleft()
+            self._chunks.appendleft((turn, chunk[self._head :]))
+            self._head = 0
+        self._chunks.appendleft((turn_id, samples))
+        self._total += len(samples)
+        self._per_turn[turn_id] = self._per_turn.get(turn_id, 0) + len(samples)
+
     def read(self, n: int) -> list[tuple[int, Block]]:
         """Remove up to ``n`` samples from the head.
 

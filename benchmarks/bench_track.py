@@ -6,7 +6,9 @@ Measures, with the bundled speech resampled to 24 kHz s16 mono (what TTS service
 
 * ``recv()`` microseconds per frame with 10 s and 60 s of speech queued, against
   aiortc's own silence ``AudioStreamTrack`` with its pacing bypassed (both yield to the
-  loop once per frame);
+  loop once per frame); for the base track, the mixing track (the bundled ambience bed
+  looping, plus as much streamed background as speech) and the tee track (one sink);
+  only frames inside the queued speech are measured;
 * the cost of pushing 10 s and 60 s in one call and in 20 ms chunks, and the longest
   stretch a push blocked the event loop (seen by a task ticking beside it);
 * the cost of ``interrupt()`` with 5 s and 60 s queued (in 20 ms chunks: worst case);
@@ -24,19 +26,22 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Coroutine
+from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from aiortc.mediastreams import AudioStreamTrack
 
-from agent_audio import AgentAudioTrack
+from agent_audio import AgentAudioTrack, MixingAgentAudioTrack, TeeAgentAudioTrack
 from agent_audio._speech import load_speech
 from agent_audio.testing import ManualClock
 
 RATE = 24000
 CHUNK = 480  # 20 ms at 24 kHz
-FRAMES = 2000
+WARMUP = 25  # frames before measuring (ramps settle)
+FRAMES = 425  # frames measured: 9 s, inside even the 10 s of queued speech
 
 
 def speech(seconds: int) -> bytes:
@@ -59,10 +64,30 @@ class DueClock:
         raise AssertionError("a frame that is already due must not sleep")
 
 
-async def recv_us(queued: bytes, *, paced: bool = True) -> float:
+class NullSink:
+    async def handle_audio_input(self, data: bytes) -> None:
+        pass
+
+
+async def recv_us(queued: bytes, *, paced: bool = True, kind: str = "base") -> float:
     """recv() cost per frame; ``paced``: on the manual clock (one loop yield per frame)."""
-    track = AgentAudioTrack(clock=ManualClock() if paced else DueClock())
+    clock = ManualClock() if paced else DueClock()
+    track: AgentAudioTrack
+    if kind == "mixing":
+        mixing = MixingAgentAudioTrack(clock=clock)
+        with resources.as_file(resources.files("agent_audio") / "data" / "ambience.ogg") as bed:
+            mixing.set_background(bed)
+        await mixing.push_background(queued, sample_rate=RATE)
+        track = mixing
+    elif kind == "tee":
+        tee = TeeAgentAudioTrack(clock=clock)
+        tee.add_sink(NullSink())
+        track = tee
+    else:
+        track = AgentAudioTrack(clock=clock)
     await track.push(queued, sample_rate=RATE)
+    for _ in range(WARMUP):
+        await track.recv()
     start = time.perf_counter()
     for _ in range(FRAMES):
         await track.recv()
@@ -166,6 +191,12 @@ def main() -> None:
         "recv us/frame, 10 s queued, pacing bypassed": measure(lambda: recv_us(s10, paced=False), r),
         "recv us/frame, 60 s queued, pacing bypassed": measure(lambda: recv_us(s60, paced=False), r),
     }
+    for kind in ("mixing", "tee"):
+        for label, data in (("10 s", s10), ("60 s", s60)):
+            for paced, how in ((True, "paced (1 yield/frame)"), (False, "pacing bypassed")):
+                results[f"{kind} recv us/frame, {label} queued, {how}"] = measure(
+                    partial(recv_us, data, paced=paced, kind=kind), r
+                )
     growth: dict[str, dict[str, float]] = {}
     for chunked in (False, True):
         how = "20 ms chunks" if chunked else "one call"
@@ -196,6 +227,16 @@ def main() -> None:
         / results["recv us/frame, aiortc silence track (reference)"]["median"],
         **{name: value["median"] for name, value in growth.items()},
     }
+    for label in ("10 s", "60 s"):
+        for how in ("paced (1 yield/frame)", "pacing bypassed"):
+            ratios[f"mixing / base, {label} queued, {how}"] = (
+                results[f"mixing recv us/frame, {label} queued, {how}"]["median"]
+                / results[f"recv us/frame, {label} queued, {how}"]["median"]
+            )
+    ratios["mixing 60 s / 10 s queued, pacing bypassed"] = (
+        results["mixing recv us/frame, 60 s queued, pacing bypassed"]["median"]
+        / results["mixing recv us/frame, 10 s queued, pacing bypassed"]["median"]
+    )
     width = max(map(len, results)) + 2
     print(f"{'measure':<{width}}{'median':>10}{'min':>10}{'max':>10}")
     for name, v in results.items():

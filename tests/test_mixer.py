@@ -4,13 +4,17 @@ Guards: gain ramps are linear, exactly as long as asked and end exactly on the t
 a looped clip plays back to back with no gap or repeat (also clips shorter than a
 frame); a one-shot plays once and finishes; ducking reaches its depth in exactly the
 attack time and comes back in the release time; a loud voice over a loud background
-clips instead of wrapping; the stream layer plays what was queued, then silence.
+clips instead of wrapping; the stream layer plays what was queued, then silence; and
+rendering the background ahead gives sample-identical output to mixing frame by frame,
+under any sequence of voice activity, volume changes, one-shots, stops and stream pushes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent_audio._mixer import BackgroundMixer, ClipLayer, SmoothGain, StreamLayer
 
@@ -77,7 +81,8 @@ def test_loud_voice_over_loud_background_clips_instead_of_wrapping() -> None:
     out = mixer.mix(loud, voice_active=True)
     assert np.all(out == 32767)
     assert np.all(mixer.mix(-loud, voice_active=True) == 0)
-    mixer.layers[0].samples = np.full((N, 1), -30000, np.int16)  # type: ignore[attr-defined]
+    mixer.changed()  # the contract for changing a layer behind the mixer's back
+    mixer.layers[0].samples = np.full((N, 1), -30000, np.float32)  # type: ignore[attr-defined]
     assert np.all(mixer.mix(-loud, voice_active=True) == -32768)
     assert np.array_equal(loud, np.full((N, 1), 30000, np.int16))  # the voice block is not modified
 
@@ -100,3 +105,57 @@ def test_stop_fades_out_then_reports_finished() -> None:
     out = _mix_frames(mixer, 3, active=False)[:, 0]
     assert out[0] == 999 and out[1199] == 0 and not out[1200:].any()
     assert mixer.finished == [layer] and mixer.layers == []
+
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("frames"), st.integers(1, 60), st.booleans()),
+        st.tuples(st.just("volume"), st.sampled_from([0.0, 0.3, 1.0, 1.5])),
+        st.tuples(st.just("sound"), st.integers(10, 3000)),
+        st.tuples(st.just("stop"), st.integers(0, 3)),
+        st.tuples(st.just("stream"), st.integers(100, 40000)),
+    ),
+    max_size=25,
+)
+
+
+def _apply(mixer: BackgroundMixer, op: tuple[object, ...], rng: np.random.Generator, out: list[np.ndarray]) -> None:
+    kind = op[0]
+    if kind == "frames":
+        frames, active = op[1], op[2]
+        assert isinstance(frames, int) and isinstance(active, bool)
+        for _ in range(frames):
+            voice = rng.integers(-20000, 20000, size=(N, 1)).astype(np.int16)
+            out.append(mixer.mix(voice, voice_active=active))
+        return
+    mixer.changed()
+    if kind == "volume":
+        mixer.layers[0].gain.set(float(op[1]), 480)  # type: ignore[arg-type]
+    elif kind == "sound":
+        mixer.layers.append(ClipLayer(ramp_signal(int(op[1])), loop=False, volume=0.7, ducked=False))  # type: ignore[call-overload]
+    elif kind == "stop" and len(mixer.layers) > int(op[1]) + 2:  # type: ignore[call-overload]
+        mixer.layers[int(op[1]) + 2].stop(960)  # type: ignore[call-overload]
+    elif kind == "stream":
+        stream = mixer.layers[1]
+        assert isinstance(stream, StreamLayer)
+        stream.append(ramp_signal(int(op[1]), start=9))  # type: ignore[call-overload]
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=OPS, seed=st.integers(0, 1000))
+def test_rendering_ahead_is_sample_identical_to_mixing_frame_by_frame(ops: list[tuple[object, ...]], seed: int) -> None:
+    outputs = []
+    for ahead in (0, 25):
+        mixer = BackgroundMixer(duck_db=-10.0, attack_samples=1440, release_samples=4320, ahead_frames=ahead)
+        mixer.layers.append(ClipLayer(ramp_signal(7000, start=3), loop=True, volume=0.8, ducked=True))
+        stream = StreamLayer(volume=0.5, ducked=True)
+        stream.append(ramp_signal(60000, start=5))
+        mixer.layers.append(stream)
+        rng = np.random.default_rng(seed)
+        out: list[np.ndarray] = []
+        for op in ops:
+            _apply(mixer, op, rng, out)
+        for _ in range(40):
+            out.append(mixer.mix(np.zeros((N, 1), np.int16), voice_active=False))
+        outputs.append(np.concatenate(out))
+    assert np.array_equal(outputs[0], outputs[1])
