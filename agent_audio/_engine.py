@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._gain import apply_gain, fade_gains, ramp_down, ramp_up
-from ._queue import SampleQueue
+from ._queue import UNKNOWN_PEAK, SampleQueue
 
 __all__ = ["EngineEvent", "EventKind", "InterruptResult", "PlayoutEngine", "TurnState"]
 
@@ -58,7 +58,7 @@ class InterruptResult:
     """Samples per channel left to play in the interrupt window."""
     dropped: int
     """Samples per channel dropped by the call, over all turns."""
-    garbage: deque[tuple[int, Block]]
+    garbage: deque[tuple[int, Block, int]]
     """The dropped chunks, not yet freed: release them off the caller's path."""
 
 
@@ -106,6 +106,10 @@ class PlayoutEngine:
         self.underruns = 0
         self.last_voiced = False
         """Whether the last rendered block held any voice sample at non-zero gain."""
+        self.last_peak = 0
+        """An upper bound of ``abs()`` of :attr:`last_block`'s samples (for the mixer)."""
+        self.last_block: Block | None = None
+        """The block the last :meth:`render` returned (to check a bound applies to it)."""
         self._next_id = 1
         self._gain = 1.0  # pause gain once the current ramp (if any) completes
         self._ramp: npt.NDArray[np.float32] | None = None
@@ -147,8 +151,9 @@ class PlayoutEngine:
         turn.pushed += len(samples)
         if turn.interrupted:
             turn.dropped += len(samples)
-        else:
-            self.queue.append(turn.id, samples)
+        elif len(samples):
+            peak = max(int(samples.max()), -int(samples.min()))  # bounds the frames cut from it
+            self.queue.append(turn.id, samples, peak)
 
     def queued_for(self, turn: TurnState) -> int:
         """Samples per channel of ``turn`` still queued."""
@@ -233,11 +238,15 @@ class PlayoutEngine:
                     self._finish_if_done(turn, n)
                 self._starved = False
                 self.last_voiced = True
+                self.last_peak = taken[2]
+                self.last_block = taken[1]
                 return taken[1]
             pieces = queue.read(n)
             out = np.zeros((n, self.channels), dtype=np.int16)
             pos = self._copy(pieces, out, 0, None)
             self.last_voiced = pos > 0
+            self.last_peak = UNKNOWN_PEAK if pos else 0
+            self.last_block = out
             if pos < n:
                 self._note_starved(pos)
             return out
@@ -273,6 +282,8 @@ class PlayoutEngine:
             voiced = voiced or bool(gains.any())
             pos = self._copy(pieces, out, pos, gains)
         self.last_voiced = voiced
+        self.last_peak = UNKNOWN_PEAK if pos else 0
+        self.last_block = out
         if pos < n and not (self.paused and self._ramp is None):
             self._note_starved(pos)
         return out

@@ -25,7 +25,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from ._queue import SampleQueue
+from ._queue import UNKNOWN_PEAK, SampleQueue
 
 __all__ = ["BackgroundMixer", "ClipLayer", "Layer", "SmoothGain", "StreamLayer"]
 
@@ -201,6 +201,8 @@ class BackgroundMixer:
         self._acc: Floats = np.zeros((0, 0), np.float32)
         self._tmp: Floats = np.zeros((0, 0), np.float32)
         self._ahead: Floats | None = None  # rendered background, rounded
+        self._ahead16: Block | None = None  # the same as int16 where it fits
+        self._ahead_peaks: list[float] = []  # abs peak of each rendered frame
         self._ahead_pos = 0
         self._ahead_stream: tuple[StreamLayer, Floats] | None = None  # stream samples it consumed
 
@@ -209,6 +211,7 @@ class BackgroundMixer:
         ahead = self._ahead
         if ahead is None:
             return
+        self._ahead16 = None
         unused = len(ahead) - self._ahead_pos
         for layer in self.layers:
             if isinstance(layer, ClipLayer) and len(layer.samples):
@@ -218,12 +221,14 @@ class BackgroundMixer:
             stream.queue.push_back(0, cast(Block, consumed[len(consumed) - unused :]))
         self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
 
-    def mix(self, voice: Block, *, voice_active: bool) -> Block:
+    def mix(self, voice: Block, *, voice_active: bool, voice_peak: int = UNKNOWN_PEAK) -> Block:
         """The voice block with every layer added: int16, same shape ``(n, channels)``.
 
         Args:
             voice: int16, shape ``(n, channels)``; not modified.
             voice_active: whether the voice is playing in this frame (drives ducking).
+            voice_peak: an upper bound of ``abs(voice)``; when it and the background's
+                peak cannot overflow s16 together, the frame is one int16 add.
         """
         n = len(voice)
         if voice_active != self._voice_active:
@@ -239,7 +244,7 @@ class BackgroundMixer:
         if self._ahead is None and self.ahead_frames > 1:
             self._render_ahead(n, voice.shape[1])
         if self._ahead is not None:
-            return self._from_ahead(voice)
+            return self._from_ahead(voice, voice_peak)
         duck = self.duck.next(n)
         acc, tmp = self._acc, self._tmp
         acc.fill(0.0)
@@ -297,19 +302,26 @@ class BackgroundMixer:
             gain = layer.gain.value * (self.duck.value if layer.ducked else 1.0)
             bg[: len(block)] += block * np.float32(gain)
         np.rint(bg, out=bg)
+        frames = bg.reshape(self.ahead_frames, -1)
+        self._ahead_peaks = np.maximum(np.maximum.reduce(frames, axis=1), -np.minimum.reduce(frames, axis=1)).tolist()
+        self._ahead16 = bg.astype(np.int16) if max(self._ahead_peaks) <= 32767.0 else None
         self._ahead, self._ahead_pos = bg, 0
         self._ahead_stream = None if stream is None or consumed is None else (stream, consumed)
 
-    def _from_ahead(self, voice: Block) -> Block:
+    def _from_ahead(self, voice: Block, voice_peak: int) -> Block:
         ahead = self._ahead
         assert ahead is not None
         pos = self._ahead_pos
         n = len(voice)
-        acc = self._acc
-        np.add(ahead[pos : pos + n], voice, out=acc)
         self._ahead_pos = pos + n
         if self._ahead_pos >= len(ahead):
             self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
+        ahead16 = self._ahead16
+        if ahead16 is not None and voice_peak + self._ahead_peaks[pos // n] <= 32767:
+            # Cannot overflow: one int16 add, bit-identical to the float path below.
+            return np.add(voice, ahead16[pos : pos + n])
+        acc = self._acc
+        np.add(ahead[pos : pos + n], voice, out=acc)
         return self._to_s16(acc)
 
     @staticmethod

@@ -13,6 +13,7 @@ from ._clip import ClipSource, load_clip
 from ._errors import InvalidAudioError
 from ._input import InputNormalizer, PushData
 from ._mixer import BackgroundMixer, ClipLayer, Layer, StreamLayer
+from ._queue import UNKNOWN_PEAK
 from ._track import PUSH_SLICE, AgentAudioTrack
 
 __all__ = ["BACKGROUND_FADE", "VOLUME_RAMP", "MixingAgentAudioTrack", "SoundHandle"]
@@ -251,7 +252,14 @@ class MixingAgentAudioTrack(AgentAudioTrack):
 
     def _process_output(self, voice: Block) -> Block:
         mixer = self._mixer
-        mixed = mixer.mix(voice, voice_active=self._engine.last_voiced) if mixer.layers else voice
+        engine = self._engine
+        # The engine's peak bound holds for its own block only: a subclass may have handed
+        # on another (louder, or the tee's silence), which then takes the float path.
+        if mixer.layers:
+            peak = engine.last_peak if voice is engine.last_block else UNKNOWN_PEAK
+            mixed = mixer.mix(voice, voice_active=engine.last_voiced, voice_peak=peak)
+        else:
+            mixed = voice
         if mixer.finished:
             for layer in mixer.finished:
                 handle = self._sounds.pop(layer, None)

@@ -125,8 +125,10 @@ def _apply(mixer: BackgroundMixer, op: tuple[object, ...], rng: np.random.Genera
         frames, active = op[1], op[2]
         assert isinstance(frames, int) and isinstance(active, bool)
         for _ in range(frames):
-            voice = rng.integers(-20000, 20000, size=(N, 1)).astype(np.int16)
-            out.append(mixer.mix(voice, voice_active=active))
+            loud = rng.random() < 0.3  # sometimes loud enough that the sum must clip
+            voice = rng.integers(-32768 if loud else -20000, 32767 if loud else 20000, size=(N, 1)).astype(np.int16)
+            peak = max(int(voice.max()), -int(voice.min()))
+            out.append(mixer.mix(voice, voice_active=active, voice_peak=peak + int(rng.integers(0, 3))))
         return
     mixer.changed()
     if kind == "volume":

@@ -135,3 +135,18 @@ async def test_bad_options_and_volumes_are_refused(tmp_path: object) -> None:
     with pytest.raises(FileNotFoundError):
         track.set_background("/no/such/ambience.ogg")
     track.stop()
+
+
+async def test_a_subclass_that_amplifies_the_voice_still_clips_instead_of_wrapping() -> None:
+    """The voice-peak shortcut must not trust a bound for a block it did not come from."""
+
+    class Louder(MixingAgentAudioTrack):
+        def _process_output(self, voice: np.ndarray) -> np.ndarray:
+            return super()._process_output(voice * 2)
+
+    track = Louder(duck=0.0, clock=ManualClock())
+    track.set_background(np.full(N, 5000, np.int16))
+    await track.push(np.full(40 * N, 15000, np.int16))
+    out = await receive(track, 40)
+    assert np.all(out[-N:] == 32767)  # 30000 + 5000 saturates; never wraps negative
+    track.stop()

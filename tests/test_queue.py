@@ -20,7 +20,7 @@ def _held(q: SampleQueue) -> dict[int, int]:
     """Per-turn counts recomputed from the chunks themselves."""
     counts: dict[int, int] = {}
     head = q._head
-    for turn_id, chunk in q._chunks:
+    for turn_id, chunk, _ in q._chunks:
         counts[turn_id] = counts.get(turn_id, 0) + len(chunk) - head
         head = 0
     return counts
@@ -82,7 +82,7 @@ def test_truncate_keeps_head_and_counts_drops(chunks: list[tuple[int, int]], fir
     assert len(q) == min(keep, total)
     # The garbage holds whole dropped chunks: the first may include samples already read
     # (head), and a partly kept chunk's dropped tail stays with the kept view instead.
-    assert sum(len(chunk) for _, chunk in garbage) <= sum(dropped.values()) + head
+    assert sum(len(chunk) for _, chunk, _ in garbage) <= sum(dropped.values()) + head
     assert sum(dropped.values()) == total - len(q)
     for turn_id, count in before.items():
         assert q.queued_for(turn_id) + dropped.get(turn_id, 0) == count
