@@ -147,13 +147,16 @@ class SinkFeeder:
         self._wake.set()
 
     def put_control(self, method: str, *args: Any) -> None:
-        """Queue a call of an optional hook, if the sink has it. ``on_interrupt`` first drops pending audio."""
+        """Queue a call of an optional hook, if the sink has it.
+
+        ``on_interrupt`` first drops the audio the sink has not taken yet, whether or not
+        the sink implements the hook: stale speech must not reach an avatar.
+        """
+        if method == "on_interrupt":
+            self._items = deque(item for item in self._items if item[0] != "handle_audio_input")
+            self._pending_bytes = 0
         if not callable(getattr(self.sink, method, None)):
             return
-        if method == "on_interrupt":
-            kept = [item for item in self._items if item[0] != "handle_audio_input"]
-            self._items = deque(kept)
-            self._pending_bytes = 0
         self._items.append((method, args))
         self._wake.set()
 

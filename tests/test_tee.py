@@ -242,3 +242,27 @@ async def test_tee_track_stays_a_tone_source_without_sinks() -> None:
     out = await receive(track, 5)
     assert np.abs(out).max() > 10000
     track.stop()
+
+
+async def test_interrupt_drops_stale_audio_even_for_a_minimal_sink() -> None:
+    gate = asyncio.Event()
+
+    class Minimal:
+        def __init__(self) -> None:
+            self.audio = bytearray()
+
+        async def handle_audio_input(self, data: bytes) -> None:
+            await gate.wait()
+            self.audio += data
+
+    track = TeeAgentAudioTrack(clock=ManualClock())
+    sink = Minimal()
+    track.add_sink(sink)
+    for _ in range(5):
+        await track.push(ramp_signal(N).tobytes())
+    await asyncio.sleep(0)
+    track.interrupt()
+    gate.set()
+    await settle()
+    assert len(sink.audio) == N * 2  # only the chunk it was already handling
+    track.stop()
