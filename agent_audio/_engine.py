@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._gain import apply_gain, fade_gains, ramp_down, ramp_up
-from ._queue import UNKNOWN_PEAK, SampleQueue
+from ._queue import UNKNOWN_PEAK, SampleQueue, block_peaks
 
 __all__ = ["EngineEvent", "EventKind", "InterruptResult", "PlayoutEngine", "TurnState"]
 
@@ -58,7 +58,7 @@ class InterruptResult:
     """Samples per channel left to play in the interrupt window."""
     dropped: int
     """Samples per channel dropped by the call, over all turns."""
-    garbage: deque[tuple[int, Block, int]]
+    garbage: deque[tuple[int, Block, list[int] | None]]
     """The dropped chunks, not yet freed: release them off the caller's path."""
 
 
@@ -152,8 +152,7 @@ class PlayoutEngine:
         if turn.interrupted:
             turn.dropped += len(samples)
         elif len(samples):
-            peak = max(int(samples.max()), -int(samples.min()))  # bounds the frames cut from it
-            self.queue.append(turn.id, samples, peak)
+            self.queue.append(turn.id, samples, block_peaks(samples))  # bounds the frames cut from it
 
     def queued_for(self, turn: TurnState) -> int:
         """Samples per channel of ``turn`` still queued."""

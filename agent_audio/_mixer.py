@@ -221,7 +221,7 @@ class BackgroundMixer:
             stream.queue.push_back(0, cast(Block, consumed[len(consumed) - unused :]))
         self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
 
-    def mix(self, voice: Block, *, voice_active: bool, voice_peak: int = UNKNOWN_PEAK) -> Block:
+    def mix(self, voice: Block, voice_active: bool, voice_peak: int = UNKNOWN_PEAK) -> Block:
         """The voice block with every layer added: int16, same shape ``(n, channels)``.
 
         Args:
@@ -230,23 +230,33 @@ class BackgroundMixer:
             voice_peak: an upper bound of ``abs(voice)``; when it and the background's
                 peak cannot overflow s16 together, the frame is one int16 add.
         """
-        n = len(voice)
-        if voice_active != self._voice_active:
+        if voice_active is not self._voice_active:
             self.changed()
             self._voice_active = voice_active
             target = self.duck_gain if voice_active else 1.0
             full = self.attack_samples if voice_active else self.release_samples
             distance = abs(target - self.duck.value) / (1.0 - self.duck_gain) if self.duck_gain < 1.0 else 0.0
             self.duck.set(target, math.ceil(distance * full))
-        if self._acc.shape != voice.shape:
-            self._acc = np.empty(voice.shape, np.float32)
-            self._tmp = np.empty(voice.shape, np.float32)
-        if self._ahead is None and self.ahead_frames > 1:
-            self._render_ahead(n, voice.shape[1])
-        if self._ahead is not None:
-            return self._from_ahead(voice, voice_peak)
+        ahead = self._ahead
+        if ahead is None and self.ahead_frames > 1:
+            self._render_ahead(len(voice), voice.shape[1])
+            ahead = self._ahead
+        if ahead is not None:  # the steady state: the background is already rendered
+            pos = self._ahead_pos
+            n = len(voice)
+            end = pos + n
+            self._ahead_pos = end
+            if end >= len(ahead):
+                self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
+            ahead16 = self._ahead16
+            if ahead16 is not None and voice_peak + self._ahead_peaks[pos // n] <= 32767:
+                return np.add(voice, ahead16[pos:end])  # cannot overflow: bit-identical to the float path
+            acc = self._buffers(voice)[0]
+            np.add(ahead[pos:end], voice, out=acc)
+            return self._to_s16(acc)
+        n = len(voice)
         duck = self.duck.next(n)
-        acc, tmp = self._acc, self._tmp
+        acc, tmp = self._buffers(voice)
         acc.fill(0.0)
         added = False
         for layer in self.layers:
@@ -308,21 +318,11 @@ class BackgroundMixer:
         self._ahead, self._ahead_pos = bg, 0
         self._ahead_stream = None if stream is None or consumed is None else (stream, consumed)
 
-    def _from_ahead(self, voice: Block, voice_peak: int) -> Block:
-        ahead = self._ahead
-        assert ahead is not None
-        pos = self._ahead_pos
-        n = len(voice)
-        self._ahead_pos = pos + n
-        if self._ahead_pos >= len(ahead):
-            self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
-        ahead16 = self._ahead16
-        if ahead16 is not None and voice_peak + self._ahead_peaks[pos // n] <= 32767:
-            # Cannot overflow: one int16 add, bit-identical to the float path below.
-            return np.add(voice, ahead16[pos : pos + n])
-        acc = self._acc
-        np.add(ahead[pos : pos + n], voice, out=acc)
-        return self._to_s16(acc)
+    def _buffers(self, voice: Block) -> tuple[Floats, Floats]:
+        if self._acc.shape != voice.shape:
+            self._acc = np.empty(voice.shape, np.float32)
+            self._tmp = np.empty(voice.shape, np.float32)
+        return self._acc, self._tmp
 
     @staticmethod
     def _to_s16(acc: Floats) -> Block:

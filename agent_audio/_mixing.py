@@ -257,7 +257,7 @@ class MixingAgentAudioTrack(AgentAudioTrack):
         # on another (louder, or the tee's silence), which then takes the float path.
         if mixer.layers:
             peak = engine.last_peak if voice is engine.last_block else UNKNOWN_PEAK
-            mixed = mixer.mix(voice, voice_active=engine.last_voiced, voice_peak=peak)
+            mixed = mixer.mix(voice, engine.last_voiced, peak)
         else:
             mixed = voice
         if mixer.finished:

@@ -17,18 +17,38 @@ __all__ = ["UNKNOWN_PEAK", "SampleQueue"]
 Block = npt.NDArray[np.int16]
 #: A peak bound that bounds nothing: any s16 sample's magnitude is at most this.
 UNKNOWN_PEAK = 32768
+#: Samples per channel per peak block: a frame's bound is the max over the blocks it spans.
+PEAK_BLOCK = 480
+
+
+def block_peaks(samples: Block) -> list[int]:
+    """``max(abs())`` of each :data:`PEAK_BLOCK`-sample block of ``samples`` (the last may be short)."""
+    n = len(samples)
+    rows = samples.reshape(n, -1)
+    full = n - n % PEAK_BLOCK
+    peaks: list[int] = []
+    if full:
+        blocks = rows[:full].reshape(full // PEAK_BLOCK, -1)
+        top = np.maximum.reduce(blocks, axis=1).astype(np.int32)
+        bottom = np.minimum.reduce(blocks, axis=1).astype(np.int32)
+        peaks = np.maximum(top, -bottom).tolist()
+    if full < n:
+        tail = rows[full:]
+        peaks.append(max(int(tail.max()), -int(tail.min())))
+    return peaks
 
 
 class SampleQueue:
     """Chunks of int16 samples of shape ``(n, channels)``, tagged by turn id.
 
     Counts are in samples per channel. The per-turn counts are kept incrementally,
-    so :meth:`queued_for` is O(1). Each chunk also carries an upper bound of its
-    samples' magnitude (its peak), given when it is appended.
+    so :meth:`queued_for` is O(1). A chunk may carry the peaks of its
+    :data:`PEAK_BLOCK`-sample blocks (see :func:`block_peaks`), from which :meth:`take`
+    bounds the magnitude of the frame it returns.
     """
 
     def __init__(self) -> None:
-        self._chunks: deque[tuple[int, Block, int]] = deque()
+        self._chunks: deque[tuple[int, Block, list[int] | None]] = deque()
         self._head = 0  # samples already read from the first chunk
         self._total = 0
         self._per_turn: dict[int, int] = {}
@@ -41,15 +61,15 @@ class SampleQueue:
         """Samples per channel queued for one turn."""
         return self._per_turn.get(turn_id, 0)
 
-    def append(self, turn_id: int, samples: Block, peak: int = UNKNOWN_PEAK) -> None:
+    def append(self, turn_id: int, samples: Block, peaks: list[int] | None = None) -> None:
         """Queue ``samples`` (int16, shape ``(n, channels)``) for ``turn_id``; kept, not copied.
 
-        ``peak`` bounds ``abs(samples)`` (default: unknown).
+        ``peaks``: from :func:`block_peaks` of ``samples``, or None (unknown).
         """
         n = len(samples)
         if n == 0:
             return
-        self._chunks.append((turn_id, samples, peak))
+        self._chunks.append((turn_id, samples, peaks))
         self._total += n
         self._per_turn[turn_id] = self._per_turn.get(turn_id, 0) + n
 
@@ -57,13 +77,14 @@ class SampleQueue:
         """Remove exactly ``n`` samples if the head chunk alone holds them (the common case).
 
         Returns:
-            ``(turn_id, view, peak)`` (the chunk's peak bound), or None (nothing removed)
-            when the head chunk has fewer than ``n`` samples left; then use :meth:`read`.
+            ``(turn_id, view, peak)``, ``peak`` an upper bound of ``abs(view)``
+            (:data:`UNKNOWN_PEAK` without block peaks), or None (nothing removed) when the
+            head chunk has fewer than ``n`` samples left; then use :meth:`read`.
         """
         chunks = self._chunks
         if not chunks:
             return None
-        turn_id, chunk, peak = chunks[0]
+        turn_id, chunk, peaks = chunks[0]
         head = self._head
         end = head + n
         size = len(chunk)
@@ -75,6 +96,7 @@ class SampleQueue:
         else:
             self._head = end
         self._take(turn_id, n)
+        peak = UNKNOWN_PEAK if peaks is None else max(peaks[head // PEAK_BLOCK : (end - 1) // PEAK_BLOCK + 1])
         return turn_id, chunk[head:end], peak
 
     def push_back(self, turn_id: int, samples: Block) -> None:
@@ -82,10 +104,10 @@ class SampleQueue:
         if not len(samples):
             return
         if self._head:
-            turn, chunk, peak = self._chunks.popleft()
-            self._chunks.appendleft((turn, chunk[self._head :], peak))
+            turn, chunk, _ = self._chunks.popleft()
+            self._chunks.appendleft((turn, chunk[self._head :], None))  # block offsets moved
             self._head = 0
-        self._chunks.appendleft((turn_id, samples, UNKNOWN_PEAK))
+        self._chunks.appendleft((turn_id, samples, None))
         self._total += len(samples)
         self._per_turn[turn_id] = self._per_turn.get(turn_id, 0) + len(samples)
 
@@ -115,7 +137,7 @@ class SampleQueue:
             n -= taken
         return pieces
 
-    def truncate(self, keep: int) -> tuple[dict[int, int], deque[tuple[int, Block, int]]]:
+    def truncate(self, keep: int) -> tuple[dict[int, int], deque[tuple[int, Block, list[int] | None]]]:
         """Keep the first ``keep`` samples and drop everything after them.
 
         Costs O(chunks in the kept part + turns), whatever is dropped: the dropped
@@ -125,16 +147,16 @@ class SampleQueue:
             Samples per channel dropped per turn id (turns with none dropped are
             absent), and the dropped chunks.
         """
-        kept: deque[tuple[int, Block, int]] = deque()
+        kept: deque[tuple[int, Block, list[int] | None]] = deque()
         kept_per_turn: dict[int, int] = {}
         remaining = keep
         head = self._head
         chunks = self._chunks
         while remaining > 0 and chunks:
-            turn_id, chunk, peak = chunks.popleft()
+            turn_id, chunk, _ = chunks.popleft()
             available = len(chunk) - head
             take = min(available, remaining)
-            kept.append((turn_id, chunk[head : head + take], peak))
+            kept.append((turn_id, chunk[head : head + take], None))  # block offsets moved
             kept_per_turn[turn_id] = kept_per_turn.get(turn_id, 0) + take
             remaining -= take
             head = 0

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_audio._queue import SampleQueue
+from agent_audio._queue import SampleQueue, block_peaks
 
 from helpers import ramp_signal
 
@@ -105,3 +105,30 @@ def test_take_removes_a_whole_frame_from_the_head_chunk_only() -> None:
     assert len(q) == 1040 and q.queued_for(1) == 540
     assert q.take(540) is not None and q.queued_for(1) == 0 and q.take(500) is not None and len(q) == 0
     assert q.take(1) is None
+
+
+@given(
+    sizes=st.lists(st.integers(1, 3000), min_size=1, max_size=6),
+    frame=st.sampled_from([160, 480, 960, 1920]),
+    seed=st.integers(0, 100),
+)
+def test_take_bounds_the_peak_of_every_frame_it_returns(sizes: list[int], frame: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    q = SampleQueue()
+    for size in sizes:
+        chunk = rng.integers(-32768, 32768, size=(size, 2)).astype(np.int16)
+        chunk[rng.integers(0, size)] = 0  # vary the peaks
+        q.append(1, chunk, block_peaks(chunk))
+    while (taken := q.take(frame)) is not None:
+        _, view, peak = taken
+        true_peak = int(np.abs(view.astype(np.int32)).max())
+        assert true_peak <= peak <= 32768
+    q.read(len(q))
+
+
+def test_block_peaks() -> None:
+    x = np.zeros((1000, 1), np.int16)
+    x[10] = -32768
+    x[600] = 7
+    x[999] = -3
+    assert block_peaks(x) == [32768, 7, 3]
