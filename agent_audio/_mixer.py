@@ -301,7 +301,7 @@ class BackgroundMixer:
                 if len(layer.queue) < total or stream is not None:
                     return
                 stream = layer
-        bg = np.zeros((total, channels), np.float32)
+        bg: Floats | None = None
         consumed: Floats | None = None
         for layer in self.layers:
             block = layer.read(total)
@@ -309,11 +309,17 @@ class BackgroundMixer:
                 continue
             if layer is stream:
                 consumed = block
-            gain = layer.gain.value * (self.duck.value if layer.ducked else 1.0)
-            bg[: len(block)] += block * np.float32(gain)
+            gain = np.float32(layer.gain.value * (self.duck.value if layer.ducked else 1.0))
+            if bg is None and len(block) == total:
+                bg = np.multiply(block, gain)  # the first layer: no zeros, no add (0 + x == x)
+            else:
+                if bg is None:
+                    bg = np.zeros((total, channels), np.float32)
+                bg[: len(block)] += block * gain
+        if bg is None:
+            bg = np.zeros((total, channels), np.float32)
         np.rint(bg, out=bg)
-        frames = bg.reshape(self.ahead_frames, -1)
-        self._ahead_peaks = np.maximum(np.maximum.reduce(frames, axis=1), -np.minimum.reduce(frames, axis=1)).tolist()
+        self._ahead_peaks = np.maximum.reduce(np.abs(bg).reshape(self.ahead_frames, -1), axis=1).tolist()
         self._ahead16 = bg.astype(np.int16) if max(self._ahead_peaks) <= 32767.0 else None
         self._ahead, self._ahead_pos = bg, 0
         self._ahead_stream = None if stream is None or consumed is None else (stream, consumed)
