@@ -41,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = build_report(run)
     print(format_report(report))
-    for path in write_outputs(run, report, options.out):
+    written = write_outputs(run, report, options.out)
+    for path in written:
         print(f"wrote {path}")
+    if not any(path.suffix == ".png" for path in written):
+        print("waveform.png skipped: matplotlib is not installed (pip install 'agent_audio[demo]')")
     return 0 if all(report["checks"].values()) else 1
 
 
