@@ -20,9 +20,9 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from ._analysis import levels_dbfs
+from ._analysis import SILENCE_DBFS, WINDOW, levels_dbfs
 
-__all__ = ["SAMPLE", "load_speech", "piper_chunks", "split_turns"]
+__all__ = ["SAMPLE", "load_speech", "piper_chunks", "split_turns", "trim_silence"]
 
 SAMPLE = "speech.ogg"
 Floats = npt.NDArray[np.float32]
@@ -53,6 +53,20 @@ def load_speech(path: str | Path | None, *, rate: int) -> Floats:
             blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
     blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
     return np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
+
+
+def trim_silence(speech: Floats, rate: int, threshold: float = SILENCE_DBFS, keep: float = 0.02) -> Floats:
+    """Cut leading and trailing audio quieter than ``threshold`` dBFS (10 ms RMS windows).
+
+    ``keep`` seconds of the quiet edge stay on each side. Returns a view of ``speech``
+    (float32 mono); an all-quiet input gives an empty array.
+    """
+    loud = np.flatnonzero(levels_dbfs(speech, rate) >= threshold)
+    if len(loud) == 0:
+        return speech[:0]
+    window = round(WINDOW * rate)
+    margin = round(keep * rate)
+    return speech[max(0, loud[0] * window - margin) : min(len(speech), (loud[-1] + 1) * window + margin)]
 
 
 def split_turns(speech: Floats, rate: int, count: int = 3) -> list[Floats]:

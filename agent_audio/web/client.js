@@ -1,0 +1,160 @@
+// agent_audio demo page: one RTCPeerConnection that receives the agent's track,
+// small POSTs for the controls, and a poll of the server's turn stats and events.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const LEVEL_MS = 10;        // how often the received level is measured
+const KEEP_LEVELS = 12000;  // 2 minutes of levels for the page's own measurements
+const POLL_MS = 250;
+
+// What the page measured, for anyone who wants it (the browser test reads it).
+const agentAudio = (window.agentAudio = {
+  session: null,
+  levels: [],   // [performance.now() ms, received RMS dBFS]
+  marks: [],    // [performance.now() ms, action] for every control clicked
+  state: null,  // the server's last state
+  rtp: null,    // the last inbound-rtp audio stats
+  fadeOutMs: null,
+});
+
+let pc = null;
+let after = 0;
+let hasBackground = false;
+
+function log(text) {
+  const item = document.createElement("li");
+  item.textContent = text;
+  $("log").append(item);
+  $("log").scrollTop = $("log").scrollHeight;
+}
+
+async function post(path, body) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const reply = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(reply.error || response.statusText);
+  return reply;
+}
+
+function iceGathered(connection) {
+  if (connection.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    connection.addEventListener("icegatheringstatechange", () => {
+      if (connection.iceGatheringState === "complete") resolve();
+    });
+  });
+}
+
+async function connect() {
+  $("connect").disabled = true;
+  $("status").textContent = "connecting...";
+  pc = new RTCPeerConnection();
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  pc.addEventListener("track", (event) => listen(new MediaStream([event.track])));
+  pc.addEventListener("connectionstatechange", () => {
+    $("status").textContent = pc.connectionState;
+    if (pc.connectionState === "connected") setControls(true);
+    if (["failed", "closed", "disconnected"].includes(pc.connectionState)) setControls(false);
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGathered(pc);
+  try {
+    const answer = await post("/offer", { sdp: pc.localDescription.sdp, type: pc.localDescription.type });
+    agentAudio.session = answer.session;
+    agentAudio.fadeOutMs = answer.fade_out_ms;
+    $("text").disabled = !answer.tts;
+    $("text").placeholder = answer.tts ? "type what the agent says (empty: bundled speech)" : $("text").placeholder;
+    hasBackground = answer.background;
+    $("background").checked = answer.background;
+    await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+    setInterval(poll, POLL_MS);
+  } catch (error) {
+    $("status").textContent = `failed: ${error.message}`;
+    $("connect").disabled = false;
+  }
+}
+
+function listen(stream) {
+  // Chromium feeds a remote stream to Web Audio only while a media element plays it.
+  $("audio").srcObject = stream;
+  const context = new AudioContext();
+  context.resume();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;  // about 11 ms at 48 kHz: the level follows the voice closely
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const s of samples) sum += s * s;
+    const db = 10 * Math.log10(Math.max(sum / samples.length, 1e-12));
+    agentAudio.levels.push([performance.now(), db]);
+    if (agentAudio.levels.length > KEEP_LEVELS) agentAudio.levels.splice(0, 1000);
+    $("meter-bar").style.width = `${Math.max(0, Math.min(100, (db + 60) * (100 / 60)))}%`;
+    $("meter-db").textContent = `received: ${db < -119 ? "-∞" : db.toFixed(1)} dBFS`;
+  }, LEVEL_MS);
+}
+
+async function control(action, extra = {}) {
+  agentAudio.marks.push([performance.now(), action]);
+  try {
+    show(await post(`/session/${agentAudio.session}/control`, { action, ...extra }));
+  } catch (error) {
+    log(`${action}: ${error.message}`);
+  }
+}
+
+async function poll() {
+  if (!agentAudio.session || pc.connectionState === "closed") return;
+  const response = await fetch(`/session/${agentAudio.session}/state?after=${after}`);
+  if (response.ok) show(await response.json());
+  for (const report of (await pc.getStats()).values()) {
+    if (report.type === "inbound-rtp" && report.kind === "audio") {
+      agentAudio.rtp = report;
+      $("rtp").textContent = `inbound RTP: ${report.packetsReceived} packets, ` +
+        `${(report.totalSamplesDuration ?? 0).toFixed(1)} s of audio, ${report.packetsLost} lost, ` +
+        `jitter ${(report.jitter * 1000).toFixed(1)} ms`;
+    }
+  }
+}
+
+function show(state) {
+  agentAudio.state = state;
+  for (const event of state.events) {
+    if (event.seq <= after) continue;
+    after = event.seq;
+    const turn = event.turn_id === null ? "" : ` turn ${event.turn_id}`;
+    log(`${event.t.toFixed(2)} s  ${event.name}${turn}  ${event.detail}`);
+  }
+  const turn = state.turn;
+  const ms = (value) => (value === null || value === undefined ? "-" : `${Math.round(value)} ms`);
+  $("s-turn").textContent = turn ? `${turn.turn_id}${turn.finished ? " (finished)" : ""}` : "-";
+  $("s-pushed").textContent = ms(turn?.pushed_ms);
+  $("s-played").textContent = ms(turn?.played_ms);
+  $("s-dropped").textContent = ms(turn?.dropped_ms);
+  $("s-interrupted").textContent = turn ? (turn.interrupted ? "yes" : "no") : "-";
+  $("s-ttfa").textContent = ms(turn?.ttfa_ms);
+  $("background").checked = state.background;
+}
+
+function setControls(enabled) {
+  for (const id of ["speak", "pause", "resume", "interrupt"]) $(id).disabled = !enabled;
+  $("background").disabled = !(enabled && hasBackground);
+}
+
+$("connect").addEventListener("click", connect);
+$("speak").addEventListener("click", () => {
+  const text = $("text").value.trim();
+  control("speak", text ? { text } : {});
+});
+$("pause").addEventListener("click", () => control("pause"));
+$("resume").addEventListener("click", () => control("resume"));
+$("interrupt").addEventListener("click", () => control("interrupt"));
+$("background").addEventListener("change", () => control("background", { on: $("background").checked }));
+window.addEventListener("pagehide", () => {
+  if (agentAudio.session) navigator.sendBeacon(`/session/${agentAudio.session}/close`);
+  if (pc) pc.close();
+});

@@ -1,0 +1,198 @@
+"""The demo page in a real headless Chromium (Debian's), driven by Playwright.
+
+Starts ``python -m agent_audio serve``, opens the page, clicks Connect and Speak, and
+checks in the browser that the agent is heard (received level and inbound-rtp stats
+growing); compares the server's played ms for a turn with the browser's voiced time;
+clicks Pause, Resume and Interrupt and measures how fast the browser goes quiet.
+
+Needs ``/usr/bin/chromium`` (``apt-get install chromium``) and ``playwright`` (the
+``test`` extra). Without them the test is skipped, unless ``AGENT_AUDIO_REQUIRE_BROWSER=1``
+(``.ci/run`` sets it) makes that a failure. ``AGENT_AUDIO_SCREENSHOT=path.png`` saves the
+mid-turn screenshot there too (that is how ``docs/serve-page.png`` is made).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+#: The flags this machine's Chromium needs (no sandbox as root, no network but loopback),
+#: plus autoplay without a gesture and plain host ICE candidates instead of mDNS names.
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+THRESHOLD = -40.0  # dBFS: heard above, quiet below (the demo's SILENCE_DBFS)
+FADE_OUT = 0.2
+#: In the page: click a button as soon as the last 50 ms were well above the threshold, so the
+#: control lands inside a word (a Playwright click would land tens of ms after the check).
+CLICK_WHEN_LOUD = f"""(id) => new Promise((resolve) => {{
+  const timer = setInterval(() => {{
+    if (agentAudio.levels.slice(-5).every(([t, db]) => db > {THRESHOLD + 15})) {{
+      clearInterval(timer);
+      document.getElementById(id).click();
+      resolve();
+    }}
+  }}, 2);
+}})"""
+
+
+def _browser_available() -> str | None:
+    """Why the browser test cannot run here, or None."""
+    if not Path(CHROMIUM).exists():
+        return f"no {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[test]')"
+    return None
+
+
+_missing = _browser_available()
+if _missing and os.environ.get("AGENT_AUDIO_REQUIRE_BROWSER") == "1":
+    raise RuntimeError(f"AGENT_AUDIO_REQUIRE_BROWSER=1 but {_missing}")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.realclock,
+    pytest.mark.skipif(_missing is not None, reason=_missing or ""),
+]
+
+
+def quiet_after(levels: list[list[float]], start: float, until: float) -> float:
+    """Ms from ``start`` until the level is below THRESHOLD and stays there up to ``until``."""
+    loud = [t for t, db in levels if start <= t <= until and db >= THRESHOLD]
+    if not loud:
+        return 0.0
+    later = [t for t, _ in levels if t > loud[-1]]
+    assert later and later[-1] >= until - 50, "levels stop before the span ends"
+    return later[0] - start
+
+
+def voiced_ms(levels: list[list[float]], start: float, until: float) -> float:
+    """Ms from the first to the last level at or above THRESHOLD in [start, until]."""
+    loud = [t for t, db in levels if start <= t <= until and db >= THRESHOLD]
+    return loud[-1] - loud[0] if loud else 0.0
+
+
+@pytest.fixture
+def server() -> Any:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent_audio", "serve", "--port", "0", "--fade-out", str(FADE_OUT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("agent_audio demo page: "):
+        process.kill()
+        raise AssertionError(f"serve did not start: {line!r} {process.communicate()[1]}")
+    yield line.split()[3]
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err, err
+
+
+async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(server: str, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(viewport={"width": 1000, "height": 720})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(server)
+        await page.click("#connect")
+        await page.wait_for_function("document.getElementById('status').textContent === 'connected'", timeout=20000)
+        # The page starts with the bundled background; switch it off so "quiet" can be measured.
+        await page.click("#background")
+        await page.wait_for_function("agentAudio.state && agentAudio.state.background === false", timeout=5000)
+        await asyncio.sleep(0.5)
+        rtp_before = await page.evaluate(
+            "agentAudio.rtp && [agentAudio.rtp.packetsReceived, agentAudio.rtp.totalSamplesDuration]"
+        )
+
+        # Turn 1 plays to the end: the browser's voiced time against the server's played ms.
+        await page.click("#speak")
+        await page.wait_for_function("agentAudio.state.turn && agentAudio.state.turn.played_ms > 1500", timeout=10000)
+        await page.screenshot(path=str(tmp_path / "serve-page.png"))
+        if target := os.environ.get("AGENT_AUDIO_SCREENSHOT"):
+            shutil.copy(tmp_path / "serve-page.png", target)
+        await page.wait_for_function("agentAudio.state.turn.finished", timeout=30000)
+        await asyncio.sleep(0.5)  # what is still in flight and in the jitter buffer
+        turn: dict[str, Any] = await page.evaluate("agentAudio.state.turn")
+        levels: list[list[float]] = await page.evaluate("agentAudio.levels")
+        marks: list[list[Any]] = await page.evaluate("agentAudio.marks")
+        speak_at = next(t for t, action in marks if action == "speak")
+        heard = voiced_ms(levels, speak_at, levels[-1][0])
+        print(
+            f"turn {turn['turn_id']}: server played {turn['played_ms']:.0f} ms, browser heard {heard:.0f} ms "
+            f"(difference {turn['played_ms'] - heard:+.0f} ms)"
+        )
+        assert not turn["interrupted"]
+        assert turn["played_ms"] == turn["pushed_ms"] > 1500
+        assert abs(turn["played_ms"] - heard) < 150, (turn, heard)
+        rtp_after = await page.evaluate("[agentAudio.rtp.packetsReceived, agentAudio.rtp.totalSamplesDuration]")
+        assert rtp_before is not None
+        assert rtp_after[0] > rtp_before[0] + 100  # 50 packets per second
+        assert rtp_after[1] > rtp_before[1] + 2.0
+
+        # Turn 2: pause (false interruption), resume, then interrupt inside loud speech.
+        await page.click("#speak")
+        await page.wait_for_function("agentAudio.state.turn.turn_id === 2 && agentAudio.state.turn.played_ms > 800")
+        await asyncio.wait_for(page.evaluate(CLICK_WHEN_LOUD, "pause"), 10)
+        await asyncio.sleep(0.8)
+        await page.click("#resume")
+        await asyncio.wait_for(page.evaluate(CLICK_WHEN_LOUD, "interrupt"), 10)
+        await asyncio.sleep(1.5)
+        levels = await page.evaluate("agentAudio.levels")
+        marks = await page.evaluate("agentAudio.marks")
+        at = {action: t for t, action in marks}
+        paused_quiet = quiet_after(levels, at["pause"], at["resume"] - 100)
+        to_quiet = quiet_after(levels, at["interrupt"], levels[-1][0])
+        limit = FADE_OUT * 1000 + 300
+        print(f"pause: quiet after {paused_quiet:.0f} ms; interrupt: quiet after {to_quiet:.0f} ms (bar {limit:.0f})")
+        # Both clicks came while the level was loud; had either done nothing, the speech would
+        # have stayed loud for most of the 0.8 s pause or the 1.5 s after the interrupt.
+        assert to_quiet <= limit
+        assert paused_quiet <= 300
+        loud_between = [db for t, db in levels if at["resume"] < t < at["interrupt"]]
+        assert max(loud_between) > THRESHOLD  # the voice came back after resume
+        turn = await page.evaluate("agentAudio.state.turn")
+        assert turn["interrupted"]
+        assert turn["dropped_ms"] > 0
+        log = await page.inner_text("#log")
+        for name in ("playout_started", "paused", "resumed", "interrupted", "turn_finished"):
+            assert name in log
+        assert errors == []
+
+        # The page goes away: it says so, and the server closes the session.
+        session = await page.evaluate("agentAudio.session")
+        await page.close(run_before_unload=True)
+        probe = await browser.new_page()
+        for _ in range(50):
+            response = await probe.request.get(f"{server}session/{session}/state")
+            if response.status == 404:
+                break
+            await asyncio.sleep(0.1)
+        assert response.status == 404
+        await browser.close()

@@ -1,0 +1,270 @@
+"""The demo page's server: routes, limits, malformed input, sessions, shutdown.
+
+The HTTP checks run in-process with aiohttp's test client. Sessions are answered by
+aiortc, so the tests that connect a real client peer connection are marked
+``realclock``; one test runs ``python -m agent_audio serve`` and stops it with SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestClient, TestServer
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from agent_audio import _session
+from agent_audio._server import MAX_BODY, MAX_TEXT, ServeOptions, make_app
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(make_app(ServeOptions(max_sessions=1, background=None)))) as c:
+        yield c
+
+
+async def offer_sdp() -> tuple[RTCPeerConnection, str]:
+    """A receive-only audio offer from a real aiortc peer, as the page makes."""
+    pc = RTCPeerConnection()
+    pc.addTransceiver("audio", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def connect(client: TestClient[Any, Any]) -> tuple[RTCPeerConnection, dict[str, Any]]:
+    pc, sdp = await offer_sdp()
+    response = await client.post("/offer", json={"sdp": sdp, "type": "offer"})
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+    return pc, answer
+
+
+async def state(client: TestClient[Any, Any], session: str) -> tuple[int, dict[str, Any]]:
+    response = await client.get(f"/session/{session}/state")
+    return response.status, await response.json() if response.status == 200 else {}
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    async def poll() -> None:
+        while not await predicate():  # noqa: ASYNC110 - the state is on the server, read over HTTP
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_serves_the_page_and_its_script(client: TestClient[Any, Any]) -> None:
+    page = await client.get("/")
+    assert page.status == 200
+    assert page.content_type == "text/html"
+    html = await page.text()
+    for control in ("connect", "speak", "pause", "resume", "interrupt", "meter", "log"):
+        assert f'id="{control}"' in html
+    script = await client.get("/client.js")
+    assert script.status == 200
+    assert "RTCPeerConnection" in await script.text()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "invalid JSON"),
+        (b"\xff\xfe", "invalid JSON"),
+        (b"[1, 2]", "JSON object, got list"),
+        (b'{"sdp": "v=0", "type": "answer"}', '"type": "offer", got \'answer\''),
+        (b'{"type": "offer"}', "audio section"),
+        (b'{"type": "offer", "sdp": 5}', "audio section"),
+        (b'{"type": "offer", "sdp": "v=0\\r\\nm=video 9 x\\r\\n"}', "audio section"),
+        (b'{"type": "offer", "sdp": "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\n"}', "rejected"),
+    ],
+)
+async def test_malformed_offers_get_400_with_a_reason_and_the_server_keeps_serving(
+    client: TestClient[Any, Any], body: bytes, reason: str
+) -> None:
+    response = await client.post("/offer", data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert reason in error
+    assert "Traceback" not in error
+    assert (await client.get("/")).status == 200
+
+
+async def test_oversized_bodies_get_413_and_the_server_keeps_serving(client: TestClient[Any, Any]) -> None:
+    response = await client.post("/offer", data=b"{" + b" " * MAX_BODY + b"}")
+    assert response.status == 413
+    response = await client.post("/session/x/control", data=b" " * (MAX_BODY + 1))
+    assert response.status in (404, 413)
+    assert (await client.get("/")).status == 200
+
+
+async def test_unknown_sessions_are_404(client: TestClient[Any, Any]) -> None:
+    assert (await client.get("/session/nope/state")).status == 404
+    assert (await client.post("/session/nope/control", json={"action": "pause"})).status == 404
+    assert (await client.post("/session/nope/close")).status == 204  # closing twice is harmless
+
+
+@pytest.mark.realclock
+async def test_a_session_connects_speaks_and_is_interrupted(client: TestClient[Any, Any]) -> None:
+    pc, answer = await connect(client)
+    session = answer["session"]
+    try:
+
+        async def connected() -> bool:
+            return bool((await state(client, session))[1]["connection"] == "connected")
+
+        await wait_for(connected)
+        response = await client.post(f"/session/{session}/control", json={"action": "speak"})
+        assert response.status == 200
+        turn_id = (await response.json())["turn"]["turn_id"]
+
+        async def playing() -> bool:
+            turn = (await state(client, session))[1]["turn"]
+            return bool(turn["played_ms"] > 200)
+
+        await wait_for(playing)
+        for action in ("pause", "resume", "interrupt"):
+            assert (await client.post(f"/session/{session}/control", json={"action": action})).status == 200
+
+        async def finished() -> bool:
+            turn = (await state(client, session))[1]["turn"]
+            return bool(turn["finished"])
+
+        await wait_for(finished)
+        _, view = await state(client, session)
+        turn = view["turn"]
+        assert turn["turn_id"] == turn_id
+        assert turn["interrupted"]
+        assert turn["ttfa_ms"] is not None
+        assert turn["played_ms"] + turn["dropped_ms"] == pytest.approx(turn["pushed_ms"], abs=0.2)
+        names = [e["name"] for e in view["events"]]
+        for name in ("speak", "playout_started", "paused", "resumed", "interrupted", "turn_finished"):
+            assert name in names
+        assert names.index("paused") < names.index("resumed") < names.index("interrupted")
+        later = (await client.get(f"/session/{session}/state?after={view['events'][-1]['seq']}")).status
+        assert later == 200
+    finally:
+        await pc.close()
+
+
+@pytest.mark.realclock
+async def test_bad_controls_get_400_and_change_nothing(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pc, answer = await connect(client)
+    session = answer["session"]
+    try:
+        bad: list[tuple[object, str]] = [
+            ({"action": "explode"}, "expected action in"),
+            ({"action": "background", "on": "yes"}, '"on": true or false'),
+            ({"action": "speak", "text": 5}, "at most 500 characters"),
+            ({"action": "speak", "text": "x" * (MAX_TEXT + 1)}, "at most 500 characters"),
+            ([], "JSON object"),
+        ]
+        for body, reason in bad:
+            response = await client.post(f"/session/{session}/control", json=body)
+            assert response.status == 400
+            assert reason in (await response.json())["error"]
+        assert (await client.get(f"/session/{session}/state?after=-1")).status == 400
+        assert (await state(client, session))[1]["turn"] is None  # nothing was spoken
+        if not answer["tts"]:
+            response = await client.post(f"/session/{session}/control", json={"action": "speak", "text": "hi"})
+            assert response.status == 400
+            assert "tts extra" in (await response.json())["error"]
+    finally:
+        await pc.close()
+
+
+@pytest.mark.realclock
+async def test_session_cap_and_closing_frees_a_place(client: TestClient[Any, Any]) -> None:
+    pc, answer = await connect(client)
+    other, sdp = await offer_sdp()
+    try:
+        response = await client.post("/offer", json={"sdp": sdp, "type": "offer"})
+        assert response.status == 503
+        assert "at most 1 sessions" in (await response.json())["error"]
+        assert (await client.post(f"/session/{answer['session']}/close")).status == 204
+        assert (await state(client, answer["session"]))[0] == 404
+        third, _ = await connect(client)
+        await third.close()
+    finally:
+        await pc.close()
+        await other.close()
+
+
+@pytest.mark.realclock
+async def test_a_session_closes_when_the_peer_goes_away(client: TestClient[Any, Any]) -> None:
+    pc, answer = await connect(client)
+    session = answer["session"]
+
+    async def connected() -> bool:
+        return (await state(client, session))[1].get("connection") == "connected"
+
+    await wait_for(connected)
+    await pc.close()  # DTLS close_notify: the server's transport closes
+
+    async def gone() -> bool:
+        return (await state(client, session))[0] == 404
+
+    await wait_for(gone)
+
+
+@pytest.mark.realclock
+async def test_a_session_that_never_connects_is_closed(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_session, "CONNECT_TIMEOUT", 0.3)
+    pc, sdp = await offer_sdp()
+    try:
+        response = await client.post("/offer", json={"sdp": sdp, "type": "offer"})  # answer never applied
+        session = (await response.json())["session"]
+        assert (await state(client, session))[0] == 200
+
+        async def gone() -> bool:
+            return (await state(client, session))[0] == 404
+
+        await wait_for(gone, timeout=5.0)
+    finally:
+        await pc.close()
+
+
+def test_options_are_checked_at_start() -> None:
+    with pytest.raises(ValueError, match="max_sessions >= 1, got 0"):
+        make_app(ServeOptions(max_sessions=0, background=None))
+    with pytest.raises(FileNotFoundError):
+        make_app(ServeOptions(input=Path("/nonexistent.wav"), background=None))
+
+
+@pytest.mark.realclock
+async def test_serve_command_prints_the_url_and_stops_cleanly_on_sigint() -> None:
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "agent_audio", "serve", "--port", "0", "--no-background"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line.startswith("agent_audio demo page: http://127.0.0.1:"), line
+        url = line.split()[3]
+        async with ClientSession() as http:
+            async with http.get(url) as page:
+                assert page.status == 200
+            async with http.post(url + "offer", data=b"{}") as bad:
+                assert bad.status == 400
+                assert json.loads(await bad.text())["error"]
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 0, err
+        assert b"stopping" in out
+        assert b"Traceback" not in err
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
