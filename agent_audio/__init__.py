@@ -6,9 +6,11 @@ interruptions, and fades out on real ones.
 """
 
 from ._clock import Clock, MonotonicClock
+from ._encoded import EncodedStream
 from ._errors import AgentAudioError, InvalidAudioError, TrackClosedError, TurnClosedError
 from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
 from ._mixing import MixingAgentAudioTrack, SoundHandle
+from ._recorder import Recorder
 from ._sinks import AudioSink, AvatarSink
 from ._stats import TrackMetrics, TurnStats
 from ._tee import TeeAgentAudioTrack, TeeMixingAgentAudioTrack, TeeTrackMetrics
@@ -21,12 +23,14 @@ __all__ = [
     "AudioSink",
     "AvatarSink",
     "Clock",
+    "EncodedStream",
     "Interrupted",
     "InvalidAudioError",
     "MixingAgentAudioTrack",
     "MonotonicClock",
     "Paused",
     "PlayoutStarted",
+    "Recorder",
     "Resumed",
     "SoundHandle",
     "TeeAgentAudioTrack",

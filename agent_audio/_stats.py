@@ -69,6 +69,8 @@ class TrackMetrics:
     """Track sample rate in Hz."""
     time_to_first_audio: dict[int, float] = field(default_factory=dict)
     """Seconds of time to first audio per turn id, for the most recent turns (up to 64)."""
+    decode_errors: int = 0
+    """Corrupt or truncated packets skipped in encoded streams (:meth:`AgentAudioTrack.push_encoded`)."""
 
     @property
     def queued_ms(self) -> float:

@@ -8,9 +8,11 @@ events into pyee events, and keeps the metrics.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import math
 from collections import OrderedDict, deque
+from pathlib import Path
 from typing import Any, Literal
 
 import av
@@ -19,12 +21,15 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ._clock import Clock, MonotonicClock
+from ._decode import DEMUXERS
+from ._encoded import EncodedStream
 from ._engine import EventKind, PlayoutEngine
-from ._errors import InvalidAudioError, TrackClosedError, TurnClosedError
+from ._errors import AgentAudioError, InvalidAudioError, TrackClosedError, TurnClosedError
 from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
 from ._format import AudioFormat
 from ._input import InputNormalizer, PushData
 from ._pacer import Pacer
+from ._recorder import Recorder
 from ._stats import TrackMetrics
 from ._turn import Turn
 
@@ -66,6 +71,14 @@ class AgentAudioTrack(MediaStreamTrack):
             in a turn's audio (streaming TTS delivers in bursts).
         clock: where time comes from; default :class:`~agent_audio.MonotonicClock`.
             Tests pass :class:`agent_audio.testing.ManualClock`.
+        max_queued: seconds of queued speech (all turns) above which :meth:`push`,
+            :meth:`push_encoded` and :meth:`EncodedStream.push` wait (backpressure);
+            None (default) never waits. TTS services synthesize much faster than real
+            time, so unbounded, a long reply sits in memory and is paid for even when
+            the user interrupts after a second; a bound of a few seconds keeps both
+            small (fastrtc users hand-rolled a 1 s cap for the same reason). A waiting
+            push returns at once when its turn is interrupted; what it still held is
+            dropped and counted.
 
     Raises:
         InvalidAudioError: an option is out of range (message names expected and got).
@@ -81,9 +94,8 @@ class AgentAudioTrack(MediaStreamTrack):
     :meth:`recv`. All counters live in the engine, out of a hook's reach.
 
     Thread safety: like every asyncio object, call it from its event loop's thread. A
-    producer on another thread pushes with
-    ``asyncio.run_coroutine_threadsafe(track.push(data), loop)`` and controls with
-    ``loop.call_soon_threadsafe(track.interrupt)``.
+    producer on another thread uses :meth:`push_threadsafe` (ordered per producer) and
+    controls with ``loop.call_soon_threadsafe(track.interrupt)``.
     """
 
     kind = "audio"
@@ -97,13 +109,27 @@ class AgentAudioTrack(MediaStreamTrack):
         fade_out: float = 0.2,
         speaking_grace: float = 0.2,
         clock: Clock | None = None,
+        max_queued: float | None = None,
     ) -> None:
         super().__init__()
         self._format = AudioFormat.for_track(sample_rate=sample_rate, channels=channels, frame_duration=frame_duration)
         for name, value in (("fade_out", fade_out), ("speaking_grace", speaking_grace)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise InvalidAudioError(f"expected {name} >= 0 seconds, got {value!r}")
+        if max_queued is not None and (
+            not isinstance(max_queued, (int, float)) or not math.isfinite(max_queued) or max_queued <= 0
+        ):
+            raise InvalidAudioError(f"expected max_queued > 0 seconds or None, got {max_queued!r}")
         self._fade_out = float(fade_out)
+        self._max_queued = None if max_queued is None else round(max_queued * sample_rate)
+        self._room: asyncio.Event | None = None  # set while a push waits for the queue to drain
+        self._streams: dict[int, EncodedStream] = {}  # turn id -> its encoded stream still decoding
+        self._decode_errors = 0
+        self._recorder: Recorder | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self._speaking_grace = float(speaking_grace)
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._engine = PlayoutEngine(
@@ -176,6 +202,9 @@ class AgentAudioTrack(MediaStreamTrack):
         turn = turn if turn is not None else self._current
         if turn is None or turn._state.ended:
             return
+        stream = self._streams.get(turn.id)
+        if stream is not None:
+            stream.end()  # its decoder's tail still comes: the turn completes when it has
         state = turn._state
         if not state.pushing:
             self._flush_tail(turn)
@@ -219,15 +248,31 @@ class AgentAudioTrack(MediaStreamTrack):
         pushed; a large push is converted in 0.25 s slices, yielding to the event loop
         between them.
 
+        With ``max_queued`` set, waits before each 0.25 s slice while more than that is
+        queued, and returns at once if the turn is interrupted meanwhile.
+
         Raises:
-            InvalidAudioError: malformed input (message names expected and got); nothing
-                that was queued changes.
+            InvalidAudioError: malformed input (message names expected and got), or the
+                turn's encoded stream is still decoding (its audio and this push would
+                interleave); nothing that was queued changes.
             TurnClosedError: ``turn`` was ended and not interrupted.
             TrackClosedError: the track was stopped.
         """
         self._check_live()
         if turn is not None and turn._track is not self:
             raise InvalidAudioError(f"expected a Turn of this track, got {turn!r} of another track")
+        handle = turn if turn is not None else self._turn_for_push()
+        stream = None if handle is None else self._streams.get(handle.id)
+        if stream is not None and stream._decoder is not None:
+            raise InvalidAudioError(
+                f"expected PCM pushes to a turn without an encoded stream decoding, got turn {stream.turn.id} "
+                f"decoding {stream.format!r}; push to its stream, or end it and wait for stream.finished"
+            )
+        await self._push_pcm(data, sample_rate, channels, turn)
+
+    async def _push_pcm(self, data: PushData, sample_rate: int | None, channels: int | None, turn: Turn | None) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         async with self._push_lock:
             self._check_live()
             handle = turn if turn is not None else self._turn_for_push()
@@ -246,18 +291,190 @@ class AgentAudioTrack(MediaStreamTrack):
                 step = max(1, round(prepared.sample_rate * PUSH_SLICE))
                 big = prepared.source_samples > step
                 for block in normalizer.convert(prepared, slice_samples=step):
+                    if self._max_queued is not None:
+                        await self._wait_for_room(handle)
                     self._enqueue(handle, block)
                     if big:
                         await asyncio.sleep(0)  # more than one slice: let the loop run between them
                         if self.readyState != "live":
                             break
             finally:
-                state.pushing -= 1
-                if state.ended and not state.pushing:
-                    self._flush_tail(handle)
-                    self._synthesis_complete(handle)
-                    self._engine.settle(state)
-                    self._dispatch(self._clock.now())
+                self._pushing_done(handle)
+
+    def _pushing_done(self, turn: Turn) -> None:
+        """One push (or encoded stream) of ``turn`` is over; complete the turn if it was the last."""
+        state = turn._state
+        state.pushing -= 1
+        if state.ended and not state.pushing:
+            self._flush_tail(turn)
+            self._synthesis_complete(turn)
+            self._engine.settle(state)
+            self._dispatch(self._clock.now())
+
+    async def _wait_for_room(self, turn: Turn) -> None:
+        """Backpressure: wait while more than ``max_queued`` is queued, unless ``turn`` is interrupted."""
+        limit = self._max_queued
+        if limit is None:
+            return
+        while len(self._engine.queue) > limit and not turn._state.interrupted and self.readyState == "live":
+            if self._room is None:
+                self._room = asyncio.Event()
+            await self._room.wait()
+
+    def _wake_pushers(self) -> None:
+        if self._room is not None:
+            self._room.set()
+            self._room = None
+
+    async def push_encoded(
+        self,
+        chunk: bytes | bytearray | memoryview,
+        *,
+        format: str,
+        sample_rate: int | None = None,
+        channels: int | None = None,
+        turn: Turn | None = None,
+    ) -> None:
+        """Queue the next chunk of an encoded TTS stream (split anywhere) for playout.
+
+        Bytes for an interrupted turn are discarded without being decoded. The chunk
+        goes to the turn's open :class:`EncodedStream`, opened on the first
+        call (see :meth:`open_encoded` for the formats and what runs where). The stream
+        ends, and the decoder's tail is queued, when the turn ends
+        (:meth:`end_turn`). For several streams in one turn (one TTS request per
+        sentence, each with its own header), use :meth:`open_encoded` and
+        :meth:`EncodedStream.end`.
+
+        Raises:
+            InvalidAudioError: unknown ``format``, a different format than the turn's
+                open stream, ``sample_rate`` missing for ``"pcm_s16le"``, or given for a
+                format that carries its own.
+            TurnClosedError: ``turn`` was ended and not interrupted.
+            TrackClosedError: the track was stopped.
+        """
+        self._check_live()
+        handle = turn if turn is not None else self._turn_for_push()
+        if handle is not None and handle._state.interrupted:
+            if format not in DEMUXERS:
+                raise InvalidAudioError(f"expected format in {list(DEMUXERS)}, got {format!r}")
+            return  # a stale TTS task: its bytes are discarded undecoded
+        stream = None if handle is None else self._streams.get(handle.id)
+        if stream is None or stream.ended:
+            stream = self.open_encoded(format, sample_rate=sample_rate, channels=channels, turn=handle)
+        elif stream.format != format:
+            raise InvalidAudioError(
+                f"expected format {stream.format!r} (turn {stream.turn.id}'s open stream), got {format!r}"
+            )
+        await stream.push(chunk)
+
+    def open_encoded(
+        self,
+        format: str,
+        *,
+        sample_rate: int | None = None,
+        channels: int | None = None,
+        turn: Turn | None = None,
+    ) -> EncodedStream:
+        """Open an encoded stream for ``turn`` (default: the current open turn, or a new one).
+
+        Args:
+            format: one of ``"mp3"``, ``"ogg"`` (Opus or Vorbis in Ogg; ``"opus"`` is
+                the same), ``"flac"``, ``"aac"`` (ADTS; ``"adts"`` is the same), ``"wav"``
+                (16-bit PCM) or ``"pcm_s16le"`` (raw s16 little-endian interleaved).
+            sample_rate: Hz, required for ``"pcm_s16le"``, refused for the others.
+            channels: channel count for ``"pcm_s16le"`` (default the track's).
+            turn: the turn to decode into.
+
+        The turn does not finish while its stream is open: end the stream
+        (:meth:`EncodedStream.end`) or the turn (which ends the stream).
+
+        Raises:
+            InvalidAudioError: unknown ``format`` or wrong ``sample_rate``/``channels``;
+                or the turn already has a stream that is still decoding.
+            TurnClosedError: ``turn`` was ended and not interrupted.
+            TrackClosedError: the track was stopped.
+        """
+        self._check_live()
+        if turn is not None and turn._track is not self:
+            raise InvalidAudioError(f"expected a Turn of this track, got {turn!r} of another track")
+        if turn is not None and turn._state.ended and not turn._state.interrupted:
+            raise TurnClosedError(f"expected an open turn, got turn {turn.id}, already ended")
+        handle = turn if turn is not None else self._turn_for_push()
+        if handle is not None and handle.id in self._streams:
+            raise InvalidAudioError(
+                f"expected one encoded stream at a time per turn, got a second while turn {handle.id}'s "
+                f"{self._streams[handle.id].format!r} stream is still decoding"
+            )
+        if handle is None:
+            handle = self.start_turn()
+        return EncodedStream(self, handle, format, sample_rate=sample_rate, channels=channels)
+
+    def push_threadsafe(
+        self,
+        data: PushData,
+        *,
+        sample_rate: int | None = None,
+        channels: int | None = None,
+        turn: Turn | None = None,
+        format: str | None = None,
+    ) -> concurrent.futures.Future[None]:
+        """Push from any thread: :meth:`push` (or :meth:`push_encoded` with ``format``) on the track's loop.
+
+        Calls from one thread are queued in call order (each one is scheduled with
+        ``loop.call_soon_threadsafe`` and pushes take the track's push lock first come,
+        first served), so every producer's audio keeps its order. ``data`` is used after
+        this returns: do not reuse its buffer.
+
+        Returns:
+            A :class:`concurrent.futures.Future` that resolves when the audio is queued
+            (or raises what :meth:`push` raised). Do not wait on it from the loop's thread.
+
+        Raises:
+            RuntimeError: the track was created outside a running event loop and has not
+                been used on one yet, so there is no loop to hand the push to.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("expected a track created (or used) on a running event loop, got none to push to")
+        if format is None:
+            coro = self.push(data, sample_rate=sample_rate, channels=channels, turn=turn)
+        else:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise InvalidAudioError(f"expected encoded bytes with format={format!r}, got {type(data).__name__}")
+            coro = self.push_encoded(data, format=format, sample_rate=sample_rate, channels=channels, turn=turn)
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    def start_recording(self, path: str | Path, *, format: str | None = None) -> Recorder:
+        """Record every frame :meth:`recv` hands out from now on (what the listener hears).
+
+        Args:
+            path: file to write; replaced if it exists.
+            format: ``"wav"`` (s16 PCM at the track format) or ``"ogg"`` (Opus, 48 kHz);
+                default from the suffix of ``path``.
+
+        The hot path pays one copy of the frame and a deque append (well under 5 us);
+        encoding and writing run on a worker thread. Stop with :meth:`Recorder.stop`.
+
+        Raises:
+            AgentAudioError: a recording is already running on this track.
+            InvalidAudioError: unknown ``format``.
+        """
+        if self._recorder is not None and not self._recorder.stopped:
+            raise AgentAudioError(f"expected no recording running, got one to {self._recorder.path}")
+        recorder = Recorder(path, self._format, format=format)
+        self._recorder = recorder
+        return recorder
+
+    def _stream_opened(self, stream: EncodedStream) -> None:
+        self._streams[stream.turn.id] = stream
+        stream.turn._state.pushing += 1
+
+    def _stream_closed(self, stream: EncodedStream) -> None:
+        if self._streams.get(stream.turn.id) is stream:
+            del self._streams[stream.turn.id]
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._pushing_done(stream.turn)
 
     # -- control ---------------------------------------------------------------
 
@@ -319,12 +536,16 @@ class AgentAudioTrack(MediaStreamTrack):
         self._pause_deadline = None
         resamplers: deque[object] = deque()
         for state in result.turns:
+            stream = self._streams.get(state.id)
+            if stream is not None:
+                stream._abort()
             handle = self._handles.get(state.id)
             resampler = None if handle is None else handle._normalizer.reset()  # no tail for an interrupted turn
             if resampler is not None:
                 resamplers.append(resampler)
         self._release_later(result.garbage)
         self._release_later(resamplers)
+        self._wake_pushers()
         self._on_interrupt()
         ids = tuple(state.id for state in result.turns)
         self._emit_later(
@@ -377,6 +598,7 @@ class AgentAudioTrack(MediaStreamTrack):
             queued_samples=len(self._engine.queue),
             sample_rate=self.sample_rate,
             time_to_first_audio=dict(self._ttfa),
+            decode_errors=self._decode_errors,
         )
 
     # -- aiortc ----------------------------------------------------------------
@@ -423,6 +645,9 @@ class AgentAudioTrack(MediaStreamTrack):
         aiortc removes all listeners.
         """
         if self.readyState == "live":
+            for stream in list(self._streams.values()):
+                stream._abort()
+            self._wake_pushers()
             self._engine.interrupt(cut=True)
             self._garbage.clear()
             self._dispatch(self._clock.now())
@@ -485,11 +710,15 @@ class AgentAudioTrack(MediaStreamTrack):
             self._dispatch(now)
         if engine.last_voiced:
             self._last_voiced_at = now
+        if self._room is not None and len(engine.queue) <= self._max_queued:  # type: ignore[operator]
+            self._wake_pushers()
         return self._build_frame(self._process_output(block))
 
     def _build_frame(self, block: Block) -> av.AudioFrame:
         frame = av.AudioFrame(format=self._av_format, layout=self._av_layout, samples=self._format.frame_samples)
         frame.planes[0].update(block)  # type: ignore[arg-type]  # PyAV's stub says bytes; any buffer works
+        if self._recorder is not None:
+            self._recorder.put(block)
         frame.pts = self._pts
         frame.sample_rate = self._format.sample_rate
         frame.time_base = self._time_base

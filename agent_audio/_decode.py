@@ -1,0 +1,279 @@
+"""Streaming decode of one encoded audio stream on a worker thread, with PyAV.
+
+TTS services stream MP3, Ogg (Opus or Vorbis), FLAC, ADTS AAC or WAV in chunks cut
+anywhere. :class:`StreamDecoder` feeds the chunks to FFmpeg's demuxer through a
+blocking, non-seekable file object, so decoding starts with the first complete frame,
+never waiting for the whole stream. Decoding and resampling to the track format run on
+a daemon thread (PyAV releases the GIL inside FFmpeg's calls); the event loop only
+appends bytes and, later, queues finished blocks.
+
+WAV is not decoded by FFmpeg here: its demuxer reads about 64 KB ahead of the first
+packet on a non-seekable input (its S/PDIF probe), over a second of speech. The header
+is read with the standard library's :mod:`wave` instead (:class:`WavHeader`), and the
+PCM behind it is passed on as it arrives.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import InvalidAudioError
+from ._format import AudioFormat
+
+__all__ = ["DEMUXERS", "FORMATS", "MAX_RESYNC", "StreamDecoder", "WavHeader"]
+
+logger = logging.getLogger(__name__)
+
+#: ``format`` names accepted for encoded input, and FFmpeg's demuxer for each (None:
+#: not decoded by FFmpeg: raw s16le PCM, and WAV with a 16-bit PCM header).
+DEMUXERS: dict[str, str | None] = {
+    "mp3": "mp3",
+    "ogg": "ogg",  # Opus or Vorbis in Ogg
+    "opus": "ogg",  # the name OpenAI's and ElevenLabs' APIs use for Ogg/Opus
+    "flac": "flac",
+    "aac": "aac",  # ADTS
+    "adts": "aac",
+    "wav": None,
+    "pcm_s16le": None,
+}
+FORMATS = tuple(DEMUXERS)
+#: FFmpeg options for opening a stream: read as little as possible before the first
+#: packet (``probesize`` 32 bytes is FFmpeg's minimum; the stream format is given, not probed).
+_OPEN_OPTIONS = {"probesize": "32", "analyzeduration": "0"}
+#: Bytes FFmpeg asks for per read (it takes short reads, so this only caps a read).
+_READ_SIZE = 4096
+#: Demuxer errors in a row (no packet between them) after which a stream is given up:
+#: FFmpeg's ADTS demuxer fails about once per 40 bytes of garbage while it resyncs.
+MAX_RESYNC = 256
+#: Bytes read after the last packet beyond which the end of a stream counts as lost
+#: (an Ogg page is at most 65307 bytes, but a 20 ms page of speech is well under 1 KB;
+#: FFmpeg's Ogg demuxer does not resync after a corrupt page on a non-seekable input).
+_LOST_TAIL = 8192
+
+Block = npt.NDArray[np.int16]
+
+
+class _Pipe:
+    """Bytes in from the loop, out to FFmpeg: ``read`` blocks until data, end or abort."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._ready = threading.Condition()
+        self._eof = False
+        self.aborted = False
+        self.consumed = 0
+
+    def feed(self, chunk: bytes) -> None:
+        with self._ready:
+            self._buffer += chunk
+            self._ready.notify()
+
+    def close(self) -> None:
+        with self._ready:
+            self._eof = True
+            self._ready.notify()
+
+    def abort(self) -> None:
+        with self._ready:
+            self.aborted = True
+            self._eof = True
+            self._buffer.clear()
+            self._ready.notify()
+
+    def read(self, size: int = -1) -> bytes:
+        with self._ready:
+            while not self._buffer and not self._eof:
+                self._ready.wait()
+            if size < 0:
+                size = len(self._buffer)
+            out = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            self.consumed += len(out)
+            return out
+
+
+class StreamDecoder:
+    """Decodes one encoded stream, fed in chunks, to blocks at the track format.
+
+    Args:
+        demuxer: FFmpeg's demuxer name (a value of :data:`DEMUXERS`).
+        out: the track format; blocks are int16, shape ``(n, out.channels)``, at
+            ``out.sample_rate`` Hz.
+        deliver: called on the worker thread with each list of decoded blocks, in order.
+        finished: called on the worker thread once, last, with the count of corrupt
+            packets skipped, after the stream's tail was delivered (or after an abort).
+
+    :meth:`feed`, :meth:`close` and :meth:`abort` are thread-safe and never block on
+    decoding. A corrupt packet is skipped and counted; when the demuxer loses sync it
+    resumes at the next frame it recognises (MP3, AAC, FLAC); after :data:`MAX_RESYNC`
+    failures in a row without a packet the stream is given up. FFmpeg's Ogg demuxer does
+    not resync on a non-seekable input: a corrupt Ogg page ends that stream's audio, and
+    the bytes it swallowed are counted as one error at the end of the stream.
+    """
+
+    def __init__(
+        self,
+        demuxer: str,
+        out: AudioFormat,
+        deliver: Callable[[list[Block]], None],
+        finished: Callable[[int], None],
+    ) -> None:
+        self._demuxer = demuxer
+        self._out = out
+        self._deliver = deliver
+        self._finished = finished
+        self._pipe = _Pipe()
+        self._errors = 0
+        self._thread = threading.Thread(target=self._run, name=f"agent_audio-decode-{demuxer}", daemon=True)
+        self._thread.start()
+
+    def feed(self, chunk: bytes) -> None:
+        """Append encoded bytes (any split point)."""
+        self._pipe.feed(chunk)
+
+    def close(self) -> None:
+        """End of stream: decode what is left, flush the decoder and resampler, then finish."""
+        self._pipe.close()
+
+    def abort(self) -> None:
+        """Discard what is not decoded yet and finish as soon as the current packet is done."""
+        self._pipe.abort()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the worker thread (tests and shutdown)."""
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            self._decode()
+        except Exception as exc:  # a decoder fault must not kill the turn silently
+            self._error(exc)
+        finally:
+            self._finished(self._errors)
+
+    def _decode(self) -> None:
+        try:
+            container = av.open(
+                self._pipe, "r", format=self._demuxer, container_options=_OPEN_OPTIONS, buffer_size=_READ_SIZE
+            )
+        except (av.FFmpegError, ValueError) as exc:
+            if not self._pipe.aborted:
+                self._error(exc)
+            return
+        with container:
+            if not container.streams.audio:
+                self._error(InvalidAudioError(f"expected an audio stream in the {self._demuxer} data, got none"))
+                return
+            stream = container.streams.audio[0]
+            resampler = self._resampler()
+            pipe = self._pipe
+            misses, last_packet_at = 0, pipe.consumed
+            while not pipe.aborted:
+                try:
+                    for packet in container.demux(stream):
+                        if pipe.aborted:
+                            return
+                        if packet.size:
+                            misses, last_packet_at = 0, pipe.consumed
+                        try:
+                            frames = packet.decode()
+                        except av.FFmpegError as exc:
+                            self._error(exc)
+                            continue
+                        blocks = self._convert(resampler, frames)
+                        if blocks:
+                            self._deliver(blocks)
+                    break
+                except av.FFmpegError as exc:  # the demuxer lost sync: count it, read on
+                    self._error(exc)
+                    misses += 1
+                    if misses >= MAX_RESYNC:
+                        return
+            lost = pipe.consumed - last_packet_at
+            if lost > _LOST_TAIL and not pipe.aborted:
+                self._error(InvalidAudioError(f"expected {self._demuxer} packets, got {lost} bytes that gave none"))
+            if not pipe.aborted:
+                tail = [self._block(f) for f in resampler.resample(None)]
+                if tail:
+                    self._deliver(tail)
+
+    def _resampler(self) -> av.AudioResampler:
+        out = self._out
+        return av.AudioResampler(format="s16", layout=out.layout, rate=out.sample_rate)
+
+    def _convert(self, resampler: av.AudioResampler, frames: list[av.AudioFrame]) -> list[Block]:
+        blocks: list[Block] = []
+        for frame in frames:
+            frame.pts = None  # a skipped packet leaves a gap in pts; the resampler need not know
+            blocks.extend(self._block(f) for f in resampler.resample(frame))
+        return blocks
+
+    def _block(self, frame: av.AudioFrame) -> Block:
+        block: Block = frame.to_ndarray().reshape(-1, self._out.channels).copy()
+        return block
+
+    def _error(self, exc: BaseException) -> None:
+        self._errors += 1
+        if self._errors == 1:
+            logger.warning("agent_audio: skipping undecodable %s data (%s); the stream goes on", self._demuxer, exc)
+
+
+@dataclass
+class WavHeader:
+    """Reads a streamed WAV header with :mod:`wave`; what follows it is s16 PCM.
+
+    Feed bytes until :attr:`done`; then :attr:`sample_rate`, :attr:`channels` and
+    :attr:`data_offset` (bytes into the stream where the PCM starts) are known. Streamed
+    WAV headers often give a data size of 0 or 0xFFFFFFFF; the size is ignored.
+    """
+
+    buffer: bytearray
+    done: bool = False
+    sample_rate: int = 0
+    channels: int = 0
+    data_offset: int = 0
+
+    #: Bytes after which a header that has not parsed is rejected.
+    LIMIT = 64 * 1024
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take ``chunk``; return the PCM bytes available once the header is complete.
+
+        Raises:
+            InvalidAudioError: not a RIFF/WAVE header, not 16-bit PCM, or no ``data``
+                chunk within the first 64 KB.
+        """
+        if self.done:
+            return chunk
+        self.buffer += chunk
+        if len(self.buffer) < 12:
+            return b""
+        if self.buffer[:4] != b"RIFF" or self.buffer[8:12] != b"WAVE":
+            raise InvalidAudioError(
+                f"expected a WAV stream starting with RIFF....WAVE, got {bytes(self.buffer[:12])!r}"
+            )
+        source = io.BytesIO(bytes(self.buffer))
+        try:
+            with wave.open(source, "rb") as reader:
+                width, rate, channels = reader.getsampwidth(), reader.getframerate(), reader.getnchannels()
+        except (EOFError, wave.Error) as exc:
+            if len(self.buffer) > self.LIMIT or (isinstance(exc, wave.Error) and "unknown format" in str(exc)):
+                raise InvalidAudioError(f"expected a 16-bit PCM WAV header, got {exc}") from None
+            return b""  # the header is not complete yet
+        if width != 2:
+            raise InvalidAudioError(f"expected 16-bit PCM WAV, got {8 * width}-bit samples")
+        # wave stops right after the ``data`` chunk's 8-byte header: the PCM starts there.
+        self.done, self.sample_rate, self.channels = True, rate, channels
+        self.data_offset = source.tell()
+        pcm = bytes(self.buffer[self.data_offset :])
+        self.buffer.clear()
+        return pcm

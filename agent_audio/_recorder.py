@@ -1,0 +1,133 @@
+"""``Recorder``: writes exactly the frames a track hands to the wire, encoding on a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import wave
+from collections import deque
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import InvalidAudioError
+from ._format import AudioFormat
+
+__all__ = ["RECORD_FORMATS", "Recorder"]
+
+#: Recording formats: WAV (s16 PCM at the track format, with :mod:`wave`) and Ogg/Opus
+#: (PyAV's libopus at 48 kHz, the only rate Opus encodes that every track rate maps to).
+RECORD_FORMATS = ("wav", "ogg")
+#: Seconds between the worker's visits to the frame queue.
+_POLL = 0.05
+_OPUS_RATE = 48000
+
+Block = npt.NDArray[np.int16]
+
+
+class Recorder:
+    """A recording of what ``recv()`` returned, from :meth:`AgentAudioTrack.start_recording`.
+
+    Every frame handed out while recording (voice after pause ramps and interrupt
+    fades, mixed with the background on a mixing track, silence included) is
+    appended in order, so the file is as long as the frames sent: ``frames`` x the
+    frame duration. ``recv()`` only copies the frame into a deque; a daemon thread
+    encodes and writes it.
+
+    Raises:
+        InvalidAudioError: ``format`` is not one of :data:`RECORD_FORMATS` (or cannot be
+            told from the path's suffix).
+    """
+
+    def __init__(self, path: str | Path, fmt: AudioFormat, *, format: str | None = None) -> None:
+        self.path = Path(path)
+        kind = format if format is not None else self.path.suffix.lstrip(".").lower()
+        if kind == "opus":
+            kind = "ogg"
+        if kind not in RECORD_FORMATS:
+            raise InvalidAudioError(f"expected a recording format in {list(RECORD_FORMATS)}, got {kind!r}")
+        self.format = kind
+        self._fmt = fmt
+        self._blocks: deque[Block] = deque()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self.frames = 0
+        """Frames recorded so far (each ``frame_samples`` samples per channel)."""
+        self.stopped = False
+        """Whether :meth:`stop` was called; frames after it are not recorded."""
+        self._thread = threading.Thread(target=self._run, name="agent_audio-recorder", daemon=True)
+        self._thread.start()
+
+    @property
+    def duration(self) -> float:
+        """Seconds recorded so far."""
+        return self.frames * self._fmt.frame_samples / self._fmt.sample_rate
+
+    def put(self, block: Block) -> None:
+        """Hot path, called by the track with each frame's samples (int16, ``(n, channels)``)."""
+        if not self.stopped:
+            self._blocks.append(block.copy())
+            self.frames += 1
+
+    async def stop(self) -> Path:
+        """Stop recording, finish writing the file, and return its path.
+
+        Raises:
+            OSError: the file could not be written (from the worker thread).
+            av.FFmpegError: Opus encoding failed.
+        """
+        self.stopped = True
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join)
+        if self._error is not None:
+            raise self._error
+        return self.path
+
+    def _run(self) -> None:
+        try:
+            if self.format == "wav":
+                self._write_wav()
+            else:
+                self._write_ogg()
+        except BaseException as exc:  # handed to stop()'s caller
+            self._error = exc
+
+    def _next_batch(self) -> Block | None:
+        """The frames queued since the last visit, concatenated; None once stopped and drained."""
+        while True:
+            stopping = self._stop.wait(_POLL)
+            blocks = []
+            while self._blocks:
+                blocks.append(self._blocks.popleft())
+            if blocks:
+                return np.concatenate(blocks)
+            if stopping:
+                return None
+
+    def _write_wav(self) -> None:
+        with open(self.path, "wb") as file, wave.open(file, "wb") as out:
+            out.setnchannels(self._fmt.channels)
+            out.setsampwidth(2)
+            out.setframerate(self._fmt.sample_rate)
+            while (pcm := self._next_batch()) is not None:
+                out.writeframes(pcm.astype("<i2", copy=False).tobytes())
+
+    def _write_ogg(self) -> None:
+        fmt = self._fmt
+        with av.open(str(self.path), "w", format="ogg") as container:
+            stream = container.add_stream("libopus", rate=_OPUS_RATE)
+            stream.layout = fmt.layout
+            resampler = av.AudioResampler(format="s16", layout=fmt.layout, rate=_OPUS_RATE)
+            pts = 0
+            while (pcm := self._next_batch()) is not None:
+                frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout=fmt.layout)
+                frame.sample_rate = fmt.sample_rate
+                frame.pts = pts
+                pts += len(pcm)
+                for part in resampler.resample(frame):
+                    container.mux(stream.encode(part))
+            for part in resampler.resample(None):
+                container.mux(stream.encode(part))
+            container.mux(stream.encode(None))
