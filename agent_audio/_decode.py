@@ -7,16 +7,17 @@ never waiting for the whole stream. Decoding and resampling to the track format 
 a daemon thread (PyAV releases the GIL inside FFmpeg's calls); the event loop only
 appends bytes and, later, queues finished blocks.
 
-WAV is not decoded by FFmpeg here: its demuxer reads about 64 KB ahead of the first
+WAV is not demuxed by FFmpeg here: its demuxer reads about 64 KB ahead of the first
 packet on a non-seekable input (its S/PDIF probe), over a second of speech. The header
 is read with the standard library's :mod:`wave` instead (:class:`WavHeader`), and the
-PCM behind it is passed on as it arrives.
+PCM behind it, like raw ``pcm_s16le``, is resampled on the worker thread as it arrives.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import queue
 import threading
 import wave
 from collections.abc import Callable
@@ -27,23 +28,23 @@ import numpy as np
 import numpy.typing as npt
 
 from ._errors import InvalidAudioError
-from ._format import AudioFormat
+from ._format import LAYOUTS, AudioFormat
 
 __all__ = ["DEMUXERS", "FORMATS", "MAX_RESYNC", "StreamDecoder", "WavHeader"]
 
 logger = logging.getLogger(__name__)
 
-#: ``format`` names accepted for encoded input, and FFmpeg's demuxer for each (None:
-#: not decoded by FFmpeg: raw s16le PCM, and WAV with a 16-bit PCM header).
-DEMUXERS: dict[str, str | None] = {
+#: ``format`` names accepted for encoded input, and FFmpeg's demuxer for each (``wav``
+#: and ``pcm_s16le`` are not demuxed by FFmpeg, only resampled).
+DEMUXERS: dict[str, str] = {
     "mp3": "mp3",
     "ogg": "ogg",  # Opus or Vorbis in Ogg
     "opus": "ogg",  # the name OpenAI's and ElevenLabs' APIs use for Ogg/Opus
     "flac": "flac",
     "aac": "aac",  # ADTS
     "adts": "aac",
-    "wav": None,
-    "pcm_s16le": None,
+    "wav": "wav",  # header read with the wave module, then PCM
+    "pcm_s16le": "pcm_s16le",  # raw: needs a sample rate and channel count
 }
 FORMATS = tuple(DEMUXERS)
 #: FFmpeg options for opening a stream: read as little as possible before the first
@@ -63,42 +64,52 @@ Block = npt.NDArray[np.int16]
 
 
 class _Pipe:
-    """Bytes in from the loop, out to FFmpeg: ``read`` blocks until data, end or abort."""
+    """Bytes in from the loop, out to FFmpeg: ``read`` blocks until data, end or abort.
+
+    The loop's side is one :class:`queue.SimpleQueue` put (no lock held across the
+    thread boundary), so a push never waits for the decoder.
+    """
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._ready = threading.Condition()
+        self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._buffer = b""
         self._eof = False
         self.aborted = False
         self.consumed = 0
 
     def feed(self, chunk: bytes) -> None:
-        with self._ready:
-            self._buffer += chunk
-            self._ready.notify()
+        self._chunks.put(chunk)
 
     def close(self) -> None:
-        with self._ready:
-            self._eof = True
-            self._ready.notify()
+        self._chunks.put(None)
 
     def abort(self) -> None:
-        with self._ready:
-            self.aborted = True
-            self._eof = True
-            self._buffer.clear()
-            self._ready.notify()
+        self.aborted = True
+        self._chunks.put(None)
 
     def read(self, size: int = -1) -> bytes:
-        with self._ready:
-            while not self._buffer and not self._eof:
-                self._ready.wait()
-            if size < 0:
-                size = len(self._buffer)
-            out = bytes(self._buffer[:size])
-            del self._buffer[:size]
-            self.consumed += len(out)
-            return out
+        if not self._buffer and not self._eof:
+            self._take(block=True)
+        while not self._eof and (size < 0 or len(self._buffer) < size) and self._take(block=False):
+            pass
+        if self.aborted:
+            return b""
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        self.consumed += len(out)
+        return out
+
+    def _take(self, *, block: bool) -> bool:
+        try:
+            chunk = self._chunks.get(block=block)
+        except queue.Empty:
+            return False
+        if chunk is None:
+            self._eof = True
+            return False
+        self._buffer = self._buffer + chunk if self._buffer else chunk
+        return True
 
 
 class StreamDecoder:
@@ -126,8 +137,13 @@ class StreamDecoder:
         out: AudioFormat,
         deliver: Callable[[list[Block]], None],
         finished: Callable[[int], None],
+        *,
+        pcm_rate: int | None = None,
+        pcm_channels: int | None = None,
     ) -> None:
         self._demuxer = demuxer
+        self._pcm_rate = pcm_rate
+        self._pcm_channels = pcm_channels if pcm_channels is not None else out.channels
         self._out = out
         self._deliver = deliver
         self._finished = finished
@@ -154,7 +170,10 @@ class StreamDecoder:
 
     def _run(self) -> None:
         try:
-            self._decode()
+            if self._demuxer in ("wav", "pcm_s16le"):
+                self._decode_pcm()
+            else:
+                self._decode()
         except Exception as exc:  # a decoder fault must not kill the turn silently
             self._error(exc)
         finally:
@@ -205,6 +224,37 @@ class StreamDecoder:
                 tail = [self._block(f) for f in resampler.resample(None)]
                 if tail:
                     self._deliver(tail)
+
+    def _decode_pcm(self) -> None:
+        """WAV (header first) or raw s16le: carry partial samples, resample to the track format."""
+        header = WavHeader(bytearray()) if self._demuxer == "wav" else None
+        rate, channels = self._pcm_rate, self._pcm_channels
+        resampler = self._resampler()
+        carry = b""
+        while chunk := self._pipe.read():
+            if header is not None and not header.done:
+                try:
+                    chunk = header.feed(chunk)
+                except InvalidAudioError as exc:
+                    self._error(exc)
+                    self._pipe.abort()  # not WAV: nothing after this can be read
+                    return
+                rate, channels = header.sample_rate, header.channels
+            data = carry + chunk
+            usable = len(data) - len(data) % (2 * channels)
+            carry = data[usable:]
+            if not usable or rate is None:
+                continue
+            samples = np.frombuffer(data[:usable], "<i2").reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=LAYOUTS[channels])
+            frame.sample_rate = rate
+            blocks = self._convert(resampler, [frame])
+            if blocks:
+                self._deliver(blocks)
+        if not self._pipe.aborted:
+            tail = [self._block(f) for f in resampler.resample(None)]
+            if tail:
+                self._deliver(tail)
 
     def _resampler(self) -> av.AudioResampler:
         out = self._out

@@ -78,6 +78,12 @@ class DemoRun:
     metrics: TrackMetrics
     received: ReceivedAudio
     log: list[str] = field(default_factory=list)
+    recording: Path | None = None
+    """``recording.wav``: every frame the track handed out, from the first to ``stop()``."""
+    recorded_frames: int = 0
+    """Frames in the recording."""
+    received_frames: int = 0
+    """Frames the listener received, counted once the last frame sent had time to arrive."""
 
 
 async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> DemoRun:
@@ -99,6 +105,8 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
     _narrate(track, say, started, spans)
     marks: dict[str, float] = {}
     say("connecting two RTCPeerConnections on this machine (ICE host candidates, DTLS-SRTP, Opus)")
+    options.out.mkdir(parents=True, exist_ok=True)
+    recorder = track.start_recording(options.out / "recording.wav")  # from the very first frame sent
     async with Loopback(track) as loopback:
         if options.background is not None:
             say(f"connected; background ambience alone for {options.lead_in} s")
@@ -133,10 +141,13 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
         stats.append(turn.stats)
         await asyncio.sleep(options.tail)
         metrics = track.metrics()
+        track.stop()  # the sender stops pulling frames: what was sent is what was recorded
+        recording = await recorder.stop()
+        await _drained(loopback)
+        received_frames = len(loopback.listener.frames)
         received = loopback.listener.received()
-    track.stop()
     say(f"done: received {len(received.samples) / received.sample_rate:.2f} s of audio")
-    return DemoRun(options, stats, marks, spans, metrics, received, log)
+    return DemoRun(options, stats, marks, spans, metrics, received, log, recording, recorder.frames, received_frames)
 
 
 def _narrate(
@@ -235,6 +246,15 @@ async def _speak(track: AgentAudioTrack, source: Callable[[], Chunks]) -> TurnSt
     turn = track.start_turn()
     await _Feed(turn, source).task
     return await turn.wait_for_playout()
+
+
+async def _drained(loopback: Loopback, *, quiet: float = 0.2, limit: float = 2.0) -> None:
+    """Wait until no frame has arrived for ``quiet`` seconds (frames still in flight), at most ``limit``."""
+    deadline = time.monotonic() + limit
+    count = -1
+    while count != len(loopback.listener.frames) and time.monotonic() < deadline:
+        count = len(loopback.listener.frames)
+        await asyncio.sleep(quiet)
 
 
 async def _played(track: AgentAudioTrack, seconds: float) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ._decode import DEMUXERS, FORMATS, StreamDecoder, WavHeader
+from ._decode import DEMUXERS, FORMATS, StreamDecoder
 from ._errors import InvalidAudioError, TurnClosedError
+from ._format import check_channels, check_sample_rate
 
 if TYPE_CHECKING:
     from ._decode import Block
@@ -23,9 +24,9 @@ class EncodedStream:
     :meth:`AgentAudioTrack.push_encoded`). Chunks may be split anywhere, including
     inside a header, an Ogg page or an MP3 frame; the first samples are queued as soon
     as the first frame decodes. MP3, Ogg (Opus, Vorbis), FLAC and ADTS AAC are decoded
-    by PyAV on a worker thread and resampled there to the track format, so a
-    :meth:`push` costs the event loop only a copy of the chunk. WAV (16-bit PCM) and
-    ``"pcm_s16le"`` are pushed as PCM, as :meth:`AgentAudioTrack.push` would.
+    by PyAV on a worker thread and resampled there to the track format; WAV (16-bit
+    PCM, header read with :mod:`wave`) and ``"pcm_s16le"`` are resampled there too. A
+    :meth:`push` costs the event loop only a copy of the chunk.
 
     A corrupt or truncated chunk is skipped, counted in :attr:`errors` and in
     :attr:`agent_audio.TrackMetrics.decode_errors`, and logged once per stream; the
@@ -57,10 +58,6 @@ class EncodedStream:
         self._track = track
         self._turn = turn
         self._format = format
-        self._sample_rate = sample_rate
-        self._channels = channels
-        self._wav = WavHeader(bytearray()) if format == "wav" else None
-        self._decoder: StreamDecoder | None = None
         self._loop = asyncio.get_running_loop()
         self._ended = False
         self._finished = False
@@ -68,10 +65,19 @@ class EncodedStream:
         """Encoded bytes taken by :meth:`push`."""
         self.errors = 0
         """Corrupt packets skipped (known once the stream has finished decoding)."""
+        if channels is not None:
+            check_channels(channels)
+        if sample_rate is not None:
+            check_sample_rate(sample_rate)
         track._stream_opened(self)
-        demuxer = DEMUXERS[format]
-        if demuxer is not None:
-            self._decoder = StreamDecoder(demuxer, track._format, self._deliver_threadsafe, self._finished_threadsafe)
+        self._decoder = StreamDecoder(
+            DEMUXERS[format],
+            track._format,
+            self._deliver_threadsafe,
+            self._finished_threadsafe,
+            pcm_rate=sample_rate,
+            pcm_channels=channels,
+        )
 
     def __repr__(self) -> str:
         return f"<EncodedStream {self._format} turn={self._turn.id} bytes={self.bytes_pushed} ended={self._ended}>"
@@ -103,8 +109,7 @@ class EncodedStream:
         returns at once if the turn is interrupted (the chunk is then discarded).
 
         Raises:
-            InvalidAudioError: ``chunk`` is not bytes-like; or a WAV header that is not
-                16-bit PCM.
+            InvalidAudioError: ``chunk`` is not bytes-like.
             TurnClosedError: :meth:`end` was called.
             agent_audio.TrackClosedError: the track was stopped.
         """
@@ -119,38 +124,20 @@ class EncodedStream:
         await self._track._wait_for_room(self._turn)
         if self._turn._state.interrupted:
             return
-        data = bytes(chunk)
-        self.bytes_pushed += len(data)
-        if self._decoder is not None:
-            self._decoder.feed(data)
-            return
-        rate: int | None
-        channels: int | None
-        if self._wav is not None:
-            data = self._wav.feed(data)
-            rate, channels = self._wav.sample_rate, self._wav.channels
-        else:
-            rate, channels = self._sample_rate, self._channels
-        if data:
-            await self._track._push_pcm(data, rate, channels, self._turn)
+        self.bytes_pushed += len(chunk)
+        self._decoder.feed(bytes(chunk))
 
     def end(self) -> None:
         """End of stream: decode what is left; the turn stays open for more audio. Idempotent."""
         if self._ended:
             return
         self._ended = True
-        if self._decoder is not None:
-            self._decoder.close()
-        else:
-            self._done()
+        self._decoder.close()
 
     def _abort(self) -> None:
         """The turn was interrupted or the track stopped: drop what is still decoding."""
         self._ended = True
-        if self._decoder is not None:
-            self._decoder.abort()
-        else:
-            self._done()
+        self._decoder.abort()
 
     def _deliver_threadsafe(self, blocks: list[Block]) -> None:
         self._loop.call_soon_threadsafe(self._deliver, blocks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import wave
 from collections import deque
@@ -50,7 +51,7 @@ class Recorder:
             raise InvalidAudioError(f"expected a recording format in {list(RECORD_FORMATS)}, got {kind!r}")
         self.format = kind
         self._fmt = fmt
-        self._blocks: deque[Block] = deque()
+        self._blocks: deque[bytes] = deque()
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self.frames = 0
@@ -68,7 +69,7 @@ class Recorder:
     def put(self, block: Block) -> None:
         """Hot path, called by the track with each frame's samples (int16, ``(n, channels)``)."""
         if not self.stopped:
-            self._blocks.append(block.copy())
+            self._blocks.append(block.tobytes())  # a bytes copy: cheaper than an array copy
             self.frames += 1
 
     async def stop(self) -> Path:
@@ -94,15 +95,15 @@ class Recorder:
         except BaseException as exc:  # handed to stop()'s caller
             self._error = exc
 
-    def _next_batch(self) -> Block | None:
-        """The frames queued since the last visit, concatenated; None once stopped and drained."""
+    def _next_batch(self) -> bytes | None:
+        """The s16 frames queued since the last visit, joined; None once stopped and drained."""
         while True:
             stopping = self._stop.wait(_POLL)
             blocks = []
             while self._blocks:
                 blocks.append(self._blocks.popleft())
             if blocks:
-                return np.concatenate(blocks)
+                return b"".join(blocks)
             if stopping:
                 return None
 
@@ -112,7 +113,9 @@ class Recorder:
             out.setsampwidth(2)
             out.setframerate(self._fmt.sample_rate)
             while (pcm := self._next_batch()) is not None:
-                out.writeframes(pcm.astype("<i2", copy=False).tobytes())
+                if sys.byteorder == "big":  # frames are native-endian; WAV is little-endian
+                    pcm = np.frombuffer(pcm, np.int16).byteswap().tobytes()
+                out.writeframes(pcm)
 
     def _write_ogg(self) -> None:
         fmt = self._fmt
@@ -121,11 +124,12 @@ class Recorder:
             stream.layout = fmt.layout
             resampler = av.AudioResampler(format="s16", layout=fmt.layout, rate=_OPUS_RATE)
             pts = 0
-            while (pcm := self._next_batch()) is not None:
+            while (data := self._next_batch()) is not None:
+                pcm = np.frombuffer(data, np.int16)
                 frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout=fmt.layout)
                 frame.sample_rate = fmt.sample_rate
                 frame.pts = pts
-                pts += len(pcm)
+                pts += len(pcm) // fmt.channels
                 for part in resampler.resample(frame):
                     container.mux(stream.encode(part))
             for part in resampler.resample(None):

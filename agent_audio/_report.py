@@ -27,6 +27,12 @@ __all__ = ["build_report", "format_report", "write_outputs"]
 logger = logging.getLogger(__name__)
 
 
+#: Frames aiortc's audio receiver holds back before it releases any
+#: (``JitterBuffer(capacity=16, prefetch=4)`` in aiortc's rtcrtpreceiver.py): once the
+#: sender stops, the last 4 frames sent never come out of the listener's track.
+AIORTC_AUDIO_PREFETCH = 4
+
+
 def build_report(run: DemoRun) -> dict[str, Any]:
     """Per-turn stats, measurements on the received audio, pacing, and pass/fail checks."""
     rx = run.received
@@ -77,6 +83,11 @@ def build_report(run: DemoRun) -> dict[str, Any]:
             "reanchors": m.reanchors,
             "underruns": m.underruns,
         },
+        "recording": {
+            "path": None if run.recording is None else str(run.recording),
+            "frames_recorded": run.recorded_frames,
+            "frames_received": run.received_frames,
+        },
     }
     background = _background(run) if opts.background is not None else None
     report["background"] = background
@@ -92,6 +103,10 @@ def build_report(run: DemoRun) -> dict[str, Any]:
         "turn 3 interrupted, played + dropped == pushed": t3.interrupted
         and t3.played_samples + t3.dropped_samples == t3.pushed_samples,
         "interrupt to silence <= fade_out + 100 ms": to_silence <= opts.fade_out + 0.1,
+        "recording matches the received audio within a frame": abs(
+            run.recorded_frames - (run.received_frames + AIORTC_AUDIO_PREFETCH)
+        )
+        <= 1,
         "speech audible in every turn": all(
             t["received_level_dbfs"] is not None and t["received_level_dbfs"] > SILENCE_DBFS + 10 for t in turns
         ),
@@ -158,6 +173,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"pacing: {p['frames_sent']} frames sent, {p['frames_received']} received of {p['frames_expected']} expected, "
         f"{p['late_frames']} late, max lateness {p['max_lateness_ms']:.2f} ms, {p['reanchors']} re-anchors, "
         f"{p['underruns']} underruns",
+        f"recording: {report['recording']['frames_recorded']} frames recorded, "
+        f"{report['recording']['frames_received']} received + {AIORTC_AUDIO_PREFETCH} held by aiortc's jitter buffer",
         "",
     ]
     lines += [f"  [{'ok' if ok else 'FAILED'}] {name}" for name, ok in report["checks"].items()]
@@ -182,6 +199,8 @@ def write_outputs(run: DemoRun, report: dict[str, Any], out: Path) -> list[Path]
     _write_wav(wav, run.received.samples, run.received.sample_rate)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     written = [wav, out / "report.json"]
+    if run.recording is not None:
+        written.append(run.recording)
     picture = _plot(run, out / "waveform.png")
     if picture is not None:
         written.append(picture)

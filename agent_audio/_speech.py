@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import itertools
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +23,7 @@ import numpy.typing as npt
 
 from ._analysis import SILENCE_DBFS, WINDOW, levels_dbfs
 
-__all__ = ["SAMPLE", "load_speech", "piper_chunks", "split_turns", "trim_silence"]
+__all__ = ["ENCODINGS", "SAMPLE", "encode_stream", "load_speech", "piper_chunks", "split_turns", "trim_silence"]
 
 SAMPLE = "speech.ogg"
 Floats = npt.NDArray[np.float32]
@@ -53,6 +54,49 @@ def load_speech(path: str | Path | None, *, rate: int) -> Floats:
             blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
     blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
     return np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
+
+
+#: Encodings a TTS service streams, as made by :func:`encode_stream`:
+#: name -> (``format`` for ``push_encoded``, PyAV codec, FFmpeg muxer, codec rate Hz, layout).
+ENCODINGS: dict[str, tuple[str, str, str, int, str]] = {
+    "mp3": ("mp3", "libmp3lame", "mp3", 24000, "mono"),
+    "opus": ("ogg", "libopus", "ogg", 48000, "mono"),
+    "vorbis": ("ogg", "vorbis", "ogg", 24000, "stereo"),  # FFmpeg's own encoder takes stereo only
+    "flac": ("flac", "flac", "flac", 24000, "mono"),
+    "aac": ("aac", "aac", "adts", 24000, "mono"),
+    "wav": ("wav", "pcm_s16le", "wav", 24000, "mono"),
+}
+
+
+def encode_stream(audio: Floats, rate: int, name: str) -> bytes:
+    """Encode float32 mono ``audio`` at ``rate`` Hz as a TTS service would stream it.
+
+    ``name`` is a key of :data:`ENCODINGS`. Ogg pages are cut every 20 ms, as streaming
+    TTS services send them (FFmpeg's muxer default of 1 s pages would delay any
+    streaming decoder by a second). Used by the tests, benchmarks and the
+    ``streaming_tts`` example to make encoded input from the bundled speech.
+
+    Raises:
+        KeyError: unknown ``name``.
+    """
+    _, codec, muxer, codec_rate, layout = ENCODINGS[name]
+    buffer = io.BytesIO()
+    options = {"page_duration": "20000"} if muxer == "ogg" else {}
+    with av.open(buffer, "w", format=muxer, options=options) as container:
+        stream = container.add_stream(codec, rate=codec_rate)
+        stream.layout = layout
+        if codec == "vorbis":
+            stream.codec_context.options = {"strict": "experimental"}
+        sample_format = stream.codec_context.codec.audio_formats[0].name
+        resampler = av.AudioResampler(format=sample_format, layout=layout, rate=codec_rate)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(audio, np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
+        frame.sample_rate = rate
+        for part in [*resampler.resample(frame), *resampler.resample(None)]:
+            container.mux(stream.encode(part))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
 
 
 def trim_silence(speech: Floats, rate: int, threshold: float = SILENCE_DBFS, keep: float = 0.02) -> Floats:

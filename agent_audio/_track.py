@@ -263,7 +263,7 @@ class AgentAudioTrack(MediaStreamTrack):
             raise InvalidAudioError(f"expected a Turn of this track, got {turn!r} of another track")
         handle = turn if turn is not None else self._turn_for_push()
         stream = None if handle is None else self._streams.get(handle.id)
-        if stream is not None and stream._decoder is not None:
+        if stream is not None:
             raise InvalidAudioError(
                 f"expected PCM pushes to a turn without an encoded stream decoding, got turn {stream.turn.id} "
                 f"decoding {stream.format!r}; push to its stream, or end it and wait for stream.finished"

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from functools import partial
@@ -69,8 +70,8 @@ class NullSink:
         pass
 
 
-async def recv_us(queued: bytes, *, paced: bool = True, kind: str = "base") -> float:
-    """recv() cost per frame; ``paced``: on the manual clock (one loop yield per frame)."""
+async def recv_us(queued: bytes, *, paced: bool = True, kind: str = "base", record: bool = False) -> float:
+    """recv() cost per frame; ``paced``: on the manual clock (one loop yield per frame); ``record``: to a WAV."""
     clock = ManualClock() if paced else DueClock()
     track: AgentAudioTrack
     if kind == "mixing":
@@ -86,12 +87,16 @@ async def recv_us(queued: bytes, *, paced: bool = True, kind: str = "base") -> f
     else:
         track = AgentAudioTrack(clock=clock)
     await track.push(queued, sample_rate=RATE)
-    for _ in range(WARMUP):
-        await track.recv()
-    start = time.perf_counter()
-    for _ in range(FRAMES):
-        await track.recv()
-    elapsed = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as folder:
+        recorder = track.start_recording(Path(folder) / "heard.wav") if record else None
+        for _ in range(WARMUP):
+            await track.recv()
+        start = time.perf_counter()
+        for _ in range(FRAMES):
+            await track.recv()
+        elapsed = time.perf_counter() - start
+        if recorder is not None:
+            await recorder.stop()
     track.stop()
     return elapsed / FRAMES * 1e6
 
@@ -190,6 +195,16 @@ def main() -> None:
         "recv us/frame, 60 s queued, paced (1 yield/frame)": measure(lambda: recv_us(s60), r),
         "recv us/frame, 10 s queued, pacing bypassed": measure(lambda: recv_us(s10, paced=False), r),
         "recv us/frame, 60 s queued, pacing bypassed": measure(lambda: recv_us(s60, paced=False), r),
+    }
+    # With and without a recorder, back to back in each repetition (the difference is small).
+    recorded = [
+        (asyncio.run(recv_us(s10, paced=False)), asyncio.run(recv_us(s10, paced=False, record=True))) for _ in range(r)
+    ]
+    recorder_cost = [with_ - without for without, with_ in recorded]
+    results["recorder cost us/frame (recording - not), 10 s queued, pacing bypassed"] = {
+        "median": statistics.median(recorder_cost),
+        "min": min(recorder_cost),
+        "max": max(recorder_cost),
     }
     for kind in ("mixing", "tee"):
         for label, data in (("10 s", s10), ("60 s", s60)):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import io
 from fractions import Fraction
 from typing import cast
 
@@ -12,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent_audio import AgentAudioTrack
+from agent_audio._speech import encode_stream
 
 Block = npt.NDArray[np.int16]
 
@@ -57,15 +57,6 @@ async def receive(track: AgentAudioTrack, frames: int) -> Block:
     return np.concatenate(out) if out else np.zeros((0, track.channels), np.int16)
 
 
-#: name -> (format for push_encoded, codec, FFmpeg muxer, codec rate, layout)
-ENCODINGS: dict[str, tuple[str, str, str, int, str]] = {
-    "mp3": ("mp3", "libmp3lame", "mp3", 24000, "mono"),
-    "opus": ("ogg", "libopus", "ogg", 48000, "mono"),
-    "vorbis": ("ogg", "vorbis", "ogg", 24000, "stereo"),  # FFmpeg's own encoder takes stereo only
-    "flac": ("flac", "flac", "flac", 24000, "mono"),
-    "aac": ("aac", "aac", "adts", 24000, "mono"),
-    "wav": ("wav", "pcm_s16le", "wav", 24000, "mono"),
-}
 SPEECH_SECONDS = 3.0
 
 
@@ -79,24 +70,5 @@ def source_speech() -> npt.NDArray[np.float32]:
 
 @functools.cache
 def encoded_speech(name: str) -> bytes:
-    """3 s of the bundled speech encoded with PyAV as ``ENCODINGS[name]`` says.
-
-    Ogg pages are cut every 20 ms, as streaming TTS services send them (FFmpeg's muxer
-    default is 1 s pages, which no streaming decoder can start before).
-    """
-    _, codec, muxer, rate, layout = ENCODINGS[name]
-    buffer = io.BytesIO()
-    options = {"page_duration": "20000"} if muxer == "ogg" else {}
-    with av.open(buffer, "w", format=muxer, options=options) as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.layout = layout
-        if codec == "vorbis":
-            stream.codec_context.options = {"strict": "experimental"}
-        sample_format = stream.codec_context.codec.audio_formats[0].name
-        resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
-        frame = av.AudioFrame.from_ndarray(source_speech().reshape(1, -1), format="flt", layout="mono")
-        frame.sample_rate = 24000
-        for part in [*resampler.resample(frame), *resampler.resample(None)]:
-            container.mux(stream.encode(part))
-        container.mux(stream.encode(None))
-    return buffer.getvalue()
+    """3 s of the bundled speech, encoded as ``ENCODINGS[name]`` says (Ogg pages every 20 ms)."""
+    return encode_stream(source_speech(), 24000, name)

@@ -31,6 +31,6 @@ def test_demo_conversation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert report["received"]["interrupt_to_silence_ms"] <= report["fade_out_ms"] + 100
     assert report["background"]["ducking_db"] == pytest.approx(10, abs=4)
     assert report["background"]["dip_at_interrupt_db"] <= 6
-    assert len(report["checks"]) == 8 and all(report["checks"].values()), report["checks"]
+    assert len(report["checks"]) == 9 and all(report["checks"].values()), report["checks"]
     assert (tmp_path / "received.wav").stat().st_size > 48000 * 2 * 10
     assert (tmp_path / "waveform.png").exists()

@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 
 from agent_audio import AgentAudioTrack, InvalidAudioError, TurnClosedError
 from agent_audio._decode import WavHeader
+from agent_audio._speech import ENCODINGS
 from agent_audio.testing import ManualClock
 
-from helpers import ENCODINGS, SPEECH_SECONDS, encoded_speech, receive
+from helpers import SPEECH_SECONDS, encoded_speech, receive
 
 RATE = 48000
 SOURCE = round(SPEECH_SECONDS * RATE)  # source samples at the track rate
@@ -200,15 +201,16 @@ async def test_two_streams_in_one_turn_play_one_after_the_other() -> None:
     track.stop()
 
 
-async def test_raw_pcm_and_wav_need_no_decoder_thread() -> None:
+async def test_raw_pcm_carries_a_partial_sample_over_to_the_next_chunk() -> None:
     track = AgentAudioTrack(sample_rate=RATE, clock=ManualClock())
     pcm = (np.arange(2400, dtype=np.int16) % 100).tobytes()
     await track.push_encoded(pcm[:1001], format="pcm_s16le", sample_rate=RATE)
     await track.push_encoded(pcm[1001:], format="pcm_s16le", sample_rate=RATE)
     turn = track.current_turn
-    assert turn is not None and turn.stats.pushed_samples == 2400  # the odd byte was carried over
+    assert turn is not None
     track.end_turn()
-    assert not turn._state.pushing
+    await until(lambda: not turn._state.pushing)
+    assert turn.stats.pushed_samples == 2400  # the odd byte was carried over
     played = await receive(track, 3)
     assert np.array_equal(played[:2400, 0], np.frombuffer(pcm, np.int16))
     track.stop()

@@ -44,3 +44,16 @@ async def test_avatar_plugin_talks_holds_and_stops() -> None:
     assert "talking" in states[first_pause:]  # resumed
     assert states[-10:] == ["idle"] * 10  # interrupted: the mouth closed
     assert max(openness for _, openness, state in poses if state == "talking") > 0.5
+
+
+@pytest.mark.realclock
+@pytest.mark.parametrize("fmt", ["mp3", "opus"])
+async def test_streaming_tts_plays_the_whole_stream_and_records_it(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / "heard.wav"
+    stats = await _load("streaming_tts").main(fmt, None, out)
+    assert not stats.interrupted
+    assert stats.played_ms == stats.pushed_ms
+    assert abs(stats.pushed_ms - 8000) < 100  # 8 s of speech, within a few codec frames
+    with av.open(str(out)) as container:
+        recorded = sum(frame.samples for frame in container.decode(audio=0)) / 48000
+    assert recorded >= stats.played_ms / 1000  # the recording holds every frame sent, speech included

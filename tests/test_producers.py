@@ -55,7 +55,9 @@ async def test_push_threadsafe_reports_errors_and_encoded_pushes() -> None:
     pcm = np.full(960, 5, np.int16).tobytes()
     future = await asyncio.to_thread(track.push_threadsafe, pcm, format="pcm_s16le", sample_rate=RATE)
     await asyncio.wrap_future(future)
-    assert track.metrics().queued_samples == 960
+    track.end_turn()
+    while track.metrics().queued_samples < 960:  # noqa: ASYNC110 - decoded on a worker thread
+        await asyncio.sleep(0.002)
     with pytest.raises(InvalidAudioError, match="expected encoded bytes"):
         track.push_threadsafe(np.zeros(4, np.int16), format="mp3")
     track.stop()

@@ -42,7 +42,8 @@ def _run(silent_from: float, pause_gap: tuple[float, float], *, bed: np.ndarray 
     spans = [(100.0, 102.0), (102.0, 105.0), (105.5, 106.3)]
     metrics = TrackMetrics(400, 0, 0, 0, 0.001, 0, RATE)
     options = DemoOptions(background=None if bed is None else Path("bed.ogg"))
-    return DemoRun(options, turns, marks, spans, metrics, received)
+    frames = len(starts)
+    return DemoRun(options, turns, marks, spans, metrics, received, [], None, frames + 4, frames)
 
 
 def test_measures_on_the_received_timeline() -> None:
@@ -96,3 +97,11 @@ def test_a_background_cleared_by_the_interrupt_fails_the_check() -> None:
     report = build_report(_run(6.25, (3.0, 3.6), bed=_air_bed(ducked_between=(0.0, 6.1), cleared_from=6.05)))
     assert report["background"]["dip_at_interrupt_db"] > 30
     assert not report["checks"]["background continued through the interrupt"]
+
+
+@pytest.mark.parametrize(("recorded_extra", "ok"), [(4, True), (5, True), (3, True), (6, False), (0, False)])
+def test_recording_is_checked_against_what_arrived(recorded_extra: int, ok: bool) -> None:
+    run = _run(silent_from=6.25, pause_gap=(3.0, 3.6))
+    run.recorded_frames = run.received_frames + recorded_extra  # aiortc holds 4 back
+    report = build_report(run)
+    assert report["checks"]["recording matches the received audio within a frame"] is ok
