@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 from ._decode import DEMUXERS, FORMATS, StreamDecoder
@@ -140,7 +141,8 @@ class EncodedStream:
         self._decoder.abort()
 
     def _deliver_threadsafe(self, blocks: list[Block]) -> None:
-        self._loop.call_soon_threadsafe(self._deliver, blocks)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody will play them
+            self._loop.call_soon_threadsafe(self._deliver, blocks)
 
     def _deliver(self, blocks: list[Block]) -> None:
         if self._finished:
@@ -149,10 +151,8 @@ class EncodedStream:
             self._track._enqueue(self._turn, block)
 
     def _finished_threadsafe(self, errors: int) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
             self._loop.call_soon_threadsafe(self._decoded, errors)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
 
     def _decoded(self, errors: int) -> None:
         self.errors = errors

@@ -72,6 +72,14 @@ class Recorder:
             self._blocks.append(block.tobytes())  # a bytes copy: cheaper than an array copy
             self.frames += 1
 
+    def close(self) -> None:
+        """Stop recording now; the worker thread finishes the file shortly (:meth:`stop` waits for it).
+
+        The track calls this when it is stopped.
+        """
+        self.stopped = True
+        self._stop.set()
+
     async def stop(self) -> Path:
         """Stop recording, finish writing the file, and return its path.
 
@@ -79,8 +87,7 @@ class Recorder:
             OSError: the file could not be written (from the worker thread).
             av.FFmpegError: Opus encoding failed.
         """
-        self.stopped = True
-        self._stop.set()
+        self.close()
         await asyncio.to_thread(self._thread.join)
         if self._error is not None:
             raise self._error

@@ -640,6 +640,7 @@ class AgentAudioTrack(MediaStreamTrack):
     def stop(self) -> None:
         """End the track: drop what is queued, finish every turn, then end as aiortc does.
 
+        Encoded streams still decoding are aborted, and a recording is closed.
         Unfinished turns get their ``turn_finished`` (with ``interrupted=True``) and
         their :meth:`Turn.wait_for_playout` returns. Pending events are emitted before
         aiortc removes all listeners.
@@ -647,6 +648,8 @@ class AgentAudioTrack(MediaStreamTrack):
         if self.readyState == "live":
             for stream in list(self._streams.values()):
                 stream._abort()
+            if self._recorder is not None:
+                self._recorder.close()  # the file is finished; recorder.stop() still waits for it
             self._wake_pushers()
             self._engine.interrupt(cut=True)
             self._garbage.clear()

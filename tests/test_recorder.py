@@ -99,3 +99,12 @@ async def test_a_write_error_is_raised_by_stop(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await recorder.stop()
     track.stop()
+
+
+async def test_stopping_the_track_closes_the_recording(tmp_path: Path) -> None:
+    track = AgentAudioTrack(sample_rate=RATE, clock=ManualClock())
+    recorder = track.start_recording(tmp_path / "a.wav")
+    await receive(track, 3)
+    track.stop()
+    assert recorder.stopped
+    assert read_wav(await recorder.stop())[2].shape == (3 * 960, 1)
