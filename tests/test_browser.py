@@ -150,7 +150,10 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         )
         assert not turn["interrupted"]
         assert turn["played_ms"] == turn["pushed_ms"] > 1500
-        assert abs(turn["played_ms"] - heard) < 150, (turn, heard)
+        # Reported above; bounded here: the browser cannot hear more than was played (plus one
+        # analyser window), and missing more than 10% would mean lost audio. The difference is
+        # the turn's quiet edges under the threshold (60-180 ms seen), more on a loaded machine.
+        assert 0.9 * turn["played_ms"] <= heard <= turn["played_ms"] + 25, (turn, heard)
         rtp_after = await page.evaluate("[agentAudio.rtp.packetsReceived, agentAudio.rtp.totalSamplesDuration]")
         assert rtp_before is not None
         assert rtp_after[0] > rtp_before[0] + 100  # 50 packets per second
@@ -173,8 +176,10 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         print(f"pause: quiet after {paused_quiet:.0f} ms; interrupt: quiet after {to_quiet:.0f} ms (bar {limit:.0f})")
         # Both clicks came while the level was loud; had either done nothing, the speech would
         # have stayed loud for most of the 0.8 s pause or the 1.5 s after the interrupt.
+        # The same bound for the pause (its ramp is 5 ms; the rest is the network path, which
+        # was 26-108 ms here and 350 ms once on a loaded machine); a no-op pause measures ~700 ms.
         assert to_quiet <= limit
-        assert paused_quiet <= 300
+        assert paused_quiet <= limit
         loud_between = [db for t, db in levels if at["resume"] < t < at["interrupt"]]
         assert max(loud_between) > THRESHOLD  # the voice came back after resume
         turn = await page.evaluate("agentAudio.state.turn")
