@@ -164,10 +164,6 @@ class StreamDecoder:
         """Discard what is not decoded yet and finish as soon as the current packet is done."""
         self._pipe.abort()
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the worker thread (tests and shutdown)."""
-        self._thread.join(timeout)
-
     def _run(self) -> None:
         try:
             if self._demuxer in ("wav", "pcm_s16le"):
