@@ -261,21 +261,17 @@ class AgentAudioTrack(MediaStreamTrack):
         self._check_live()
         if turn is not None and turn._track is not self:
             raise InvalidAudioError(f"expected a Turn of this track, got {turn!r} of another track")
-        handle = turn if turn is not None else self._turn_for_push()
-        stream = None if handle is None else self._streams.get(handle.id)
-        if stream is not None:
-            raise InvalidAudioError(
-                f"expected PCM pushes to a turn without an encoded stream decoding, got turn {stream.turn.id} "
-                f"decoding {stream.format!r}; push to its stream, or end it and wait for stream.finished"
-            )
-        await self._push_pcm(data, sample_rate, channels, turn)
-
-    async def _push_pcm(self, data: PushData, sample_rate: int | None, channels: int | None, turn: Turn | None) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         async with self._push_lock:
             self._check_live()
             handle = turn if turn is not None else self._turn_for_push()
+            stream = None if handle is None else self._streams.get(handle.id)
+            if stream is not None:
+                raise InvalidAudioError(
+                    f"expected PCM pushes to a turn without an encoded stream decoding, got turn {stream.turn.id} "
+                    f"decoding {stream.format!r}; push to its stream, or end it and wait for stream.finished"
+                )
             if handle is not None and handle._state.ended and not handle._state.interrupted:
                 raise TurnClosedError(
                     f"expected an open turn, got turn {handle.id}, already ended "
