@@ -244,7 +244,7 @@ class PlayoutEngine:
             out = np.zeros((n, self.channels), dtype=np.int16)
             pos = self._copy(pieces, out, 0, None)
             self.last_voiced = pos > 0
-            self.last_peak = UNKNOWN_PEAK if pos else 0
+            self.last_peak = queue.read_peak if pos else 0
             self.last_block = out
             if pos < n:
                 self._note_starved(pos)

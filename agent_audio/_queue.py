@@ -52,6 +52,10 @@ class SampleQueue:
         self._head = 0  # samples already read from the first chunk
         self._total = 0
         self._per_turn: dict[int, int] = {}
+        self.read_peak = 0
+        """An upper bound of ``abs()`` of what the last :meth:`read` returned.
+
+        :data:`UNKNOWN_PEAK` when a chunk it touched has no block peaks."""
 
     def __len__(self) -> int:
         """Samples per channel queued, over all turns."""
@@ -117,11 +121,13 @@ class SampleQueue:
         Returns:
             ``(turn_id, block)`` pieces in order, whose lengths add up to
             ``min(n, len(self))``. Blocks are read-only views of queued chunks.
+            :attr:`read_peak` is then an upper bound of their ``abs()``.
         """
         pieces: list[tuple[int, Block]] = []
         chunks = self._chunks
+        bound = 0
         while n > 0 and chunks:
-            turn_id, chunk, _ = chunks[0]
+            turn_id, chunk, peaks = chunks[0]
             head = self._head
             available = len(chunk) - head
             if available > n:
@@ -133,8 +139,13 @@ class SampleQueue:
                 chunks.popleft()
                 self._head = 0
                 taken = available
+            if peaks is None:
+                bound = UNKNOWN_PEAK
+            elif bound < UNKNOWN_PEAK:
+                bound = max(bound, *peaks[head // PEAK_BLOCK : (head + taken - 1) // PEAK_BLOCK + 1])
             self._take(turn_id, taken)
             n -= taken
+        self.read_peak = bound
         return pieces
 
     def truncate(self, keep: int) -> tuple[dict[int, int], deque[tuple[int, Block, list[int] | None]]]:

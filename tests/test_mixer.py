@@ -81,9 +81,11 @@ def test_loud_voice_over_loud_background_clips_instead_of_wrapping() -> None:
     out = mixer.mix(loud, voice_active=True)
     assert np.all(out == 32767)
     assert np.all(mixer.mix(-loud, voice_active=True) == 0)
-    mixer.changed()  # the contract for changing a layer behind the mixer's back
-    mixer.layers[0].samples = np.full((N, 1), -30000, np.float32)  # type: ignore[attr-defined]
+    mixer.changed()  # the contract for changing the layers behind the mixer's back
+    mixer.layers[0] = ClipLayer(np.full((N, 1), -30000, np.int16), loop=True, volume=1.0, ducked=True)
     assert np.all(mixer.mix(-loud, voice_active=True) == -32768)
+    quiet = np.full((N, 1), 2000, np.int16)
+    assert np.all(mixer.mix(quiet, voice_active=True, voice_peak=2000) == -28000)  # no clipping when none is due
     assert np.array_equal(loud, np.full((N, 1), 30000, np.int16))  # the voice block is not modified
 
 

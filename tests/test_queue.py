@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_audio._queue import SampleQueue, block_peaks
+from agent_audio._queue import UNKNOWN_PEAK, SampleQueue, block_peaks
 
 from helpers import ramp_signal
 
@@ -124,6 +124,39 @@ def test_take_bounds_the_peak_of_every_frame_it_returns(sizes: list[int], frame:
         true_peak = int(np.abs(view.astype(np.int32)).max())
         assert true_peak <= peak <= 32768
     q.read(len(q))
+
+
+@given(
+    sizes=st.lists(st.integers(1, 3000), min_size=1, max_size=6),
+    reads=st.lists(st.integers(1, 4000), min_size=1, max_size=8),
+    seed=st.integers(0, 100),
+)
+def test_read_bounds_the_peak_of_what_it_returns(sizes: list[int], reads: list[int], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    q = SampleQueue()
+    for size in sizes:
+        # Every sample of a chunk has the same magnitude, different per chunk: the bound
+        # must be exactly the loudest chunk a read touched, neither below nor above.
+        amplitude = int(rng.integers(1, 32768))
+        chunk = (amplitude * rng.choice([-1, 1], size=(size, 1))).astype(np.int16)
+        q.append(1, chunk, block_peaks(chunk))
+    for n in reads:
+        pieces = q.read(n)
+        if not pieces:
+            assert q.read_peak == 0
+            continue
+        got = np.concatenate([block for _, block in pieces]).astype(np.int32)
+        assert q.read_peak == int(np.abs(got).max())
+
+
+def test_read_peak_is_unknown_for_chunks_without_block_peaks() -> None:
+    q = SampleQueue()
+    q.append(1, np.full((100, 1), 5, np.int16), [5])
+    q.append(1, np.full((100, 1), 7, np.int16))
+    q.read(100)
+    assert q.read_peak == 5
+    q.read(50)
+    assert q.read_peak == UNKNOWN_PEAK
 
 
 def test_block_peaks() -> None:
