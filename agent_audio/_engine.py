@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._gain import apply_gain, fade_gains, ramp_down, ramp_up
-from ._queue import UNKNOWN_PEAK, SampleQueue, block_peaks
+from ._queue import UNKNOWN_PEAK, SampleQueue
 
 __all__ = ["EngineEvent", "EventKind", "InterruptResult", "PlayoutEngine", "TurnState"]
 
@@ -152,7 +152,7 @@ class PlayoutEngine:
         if turn.interrupted:
             turn.dropped += len(samples)
         elif len(samples):
-            self.queue.append(turn.id, samples, block_peaks(samples))  # bounds the frames cut from it
+            self.queue.append(turn.id, samples, measure=True)  # block peaks bound the frames cut from it
 
     def queued_for(self, turn: TurnState) -> int:
         """Samples per channel of ``turn`` still queued."""

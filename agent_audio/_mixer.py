@@ -29,7 +29,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from ._queue import UNKNOWN_PEAK, SampleQueue, block_peaks
+from ._queue import UNKNOWN_PEAK, SampleQueue
 
 __all__ = ["BackgroundMixer", "ClipLayer", "Layer", "SmoothGain", "StreamLayer"]
 
@@ -179,7 +179,7 @@ class StreamLayer(Layer):
     def append(self, samples: Block) -> None:
         """Queue int16 samples of shape ``(n, channels)``; kept as float32, with their block peaks."""
         # The queue is dtype-agnostic; its annotations say int16 because the voice is.
-        self.queue.append(0, cast(Block, samples.astype(np.float32)), block_peaks(samples))
+        self.queue.append(0, cast(Block, samples.astype(np.float32)), measure=True)
 
     def pieces(self, n: int) -> list[Floats]:
         """Up to ``n`` queued samples (fewer when the stream runs dry)."""

@@ -19,6 +19,12 @@ Block = npt.NDArray[np.int16]
 UNKNOWN_PEAK = 32768
 #: Samples per channel per peak block: a frame's bound is the max over the blocks it spans.
 PEAK_BLOCK = 480
+#: Appends shorter than this (samples per channel) are copied into the tail chunk's
+#: buffer instead of queued as chunks of their own: a TTS stream of 20 ms pieces would
+#: otherwise hold an array, a tuple and a peak list per piece, about 30% over the PCM.
+COALESCE_BELOW = 2400
+#: Samples per channel of a buffer small appends are copied into (0.25 s at 48 kHz).
+COALESCE_CAPACITY = 12000
 
 
 def block_peaks(samples: Block) -> list[int]:
@@ -52,6 +58,7 @@ class SampleQueue:
         self._head = 0  # samples already read from the first chunk
         self._total = 0
         self._per_turn: dict[int, int] = {}
+        self._tail: tuple[Block, Block] | None = None  # (buffer, the tail chunk's view) that small appends fill
         self.read_peak = 0
         """An upper bound of ``abs()`` of what the last :meth:`read` returned.
 
@@ -65,17 +72,58 @@ class SampleQueue:
         """Samples per channel queued for one turn."""
         return self._per_turn.get(turn_id, 0)
 
-    def append(self, turn_id: int, samples: Block, peaks: list[int] | None = None) -> None:
-        """Queue ``samples`` (int16, shape ``(n, channels)``) for ``turn_id``; kept, not copied.
+    def append(self, turn_id: int, samples: Block, peaks: list[int] | None = None, *, measure: bool = False) -> None:
+        """Queue ``samples`` (int16, shape ``(n, channels)``) for ``turn_id``.
 
-        ``peaks``: from :func:`block_peaks` of ``samples``, or None (unknown).
+        Kept, not copied, unless shorter than :data:`COALESCE_BELOW`: then copied into
+        the tail chunk's buffer when it belongs to the same turn (views already handed
+        out are never written to).
+
+        Args:
+            turn_id: the turn the samples belong to.
+            samples: int16 (or float32 holding s16 values), shape ``(n, channels)``.
+            peaks: from :func:`block_peaks` of ``samples``, or None (unknown).
+            measure: compute the block peaks here (``peaks`` is then ignored).
         """
         n = len(samples)
         if n == 0:
             return
-        self._chunks.append((turn_id, samples, peaks))
         self._total += n
         self._per_turn[turn_id] = self._per_turn.get(turn_id, 0) + n
+        if n < COALESCE_BELOW:
+            self._coalesce(turn_id, samples, peaks, measure)
+            return
+        self._chunks.append((turn_id, samples, block_peaks(samples) if measure else peaks))
+        self._tail = None
+
+    def _coalesce(self, turn_id: int, samples: Block, peaks: list[int] | None, measure: bool) -> None:
+        chunks = self._chunks
+        n = len(samples)
+        tail = self._tail
+        fill = 0
+        if tail is not None and chunks and chunks[-1][1] is tail[1] and chunks[-1][0] == turn_id:
+            buffer, view = tail
+            fill = len(view)
+            if fill + n > len(buffer) or buffer.shape[1:] != samples.shape[1:] or buffer.dtype != samples.dtype:
+                fill = 0
+        if not fill:
+            buffer = np.empty((COALESCE_CAPACITY, *samples.shape[1:]), samples.dtype)
+        end = fill + n
+        buffer[fill:end] = samples
+        view = buffer[:end]
+        old = chunks[-1][2] if fill else []
+        if measure and old is not None:  # only the blocks the new samples touch are measured again
+            first = fill // PEAK_BLOCK
+            new_peaks: list[int] | None = old[:first] + block_peaks(buffer[first * PEAK_BLOCK : end])
+        elif fill:
+            new_peaks = None  # the old block offsets no longer describe the merged chunk
+        else:
+            new_peaks = peaks
+        if fill:
+            chunks[-1] = (turn_id, view, new_peaks)
+        else:
+            chunks.append((turn_id, view, new_peaks))
+        self._tail = (buffer, view)
 
     def take(self, n: int) -> tuple[int, Block, int] | None:
         """Remove exactly ``n`` samples if the head chunk alone holds them (the common case).

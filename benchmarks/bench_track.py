@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from adapters import DueClock, LoopWatch, NullSink
 from aiortc.mediastreams import AudioStreamTrack
 
 from agent_audio import AgentAudioTrack, MixingAgentAudioTrack, TeeAgentAudioTrack
@@ -60,25 +61,6 @@ def ambience(seconds: int) -> bytes:
     with resources.as_file(resources.files("agent_audio") / "data" / "ambience.ogg") as path:
         clip = load_clip(path, AudioFormat.for_track(sample_rate=RATE, channels=1, frame_duration=0.02))[:, 0]
     return np.tile(clip, -(-seconds * RATE // len(clip)))[: seconds * RATE].tobytes()
-
-
-class DueClock:
-    """Pacing bypassed: every read is a frame (plus 0.1 us, against rounding) later, so every frame is due."""
-
-    def __init__(self) -> None:
-        self._now = 0.0
-
-    def now(self) -> float:
-        self._now += 0.0200001
-        return self._now
-
-    async def sleep_until(self, deadline: float) -> None:
-        raise AssertionError("a frame that is already due must not sleep")
-
-
-class NullSink:
-    async def handle_audio_input(self, data: bytes) -> None:
-        pass
 
 
 async def recv_us(queued: bytes, *, paced: bool = True, kind: str = "base", record: bool = False) -> float:
@@ -131,33 +113,19 @@ async def push_ms(data: bytes, *, chunked: bool) -> tuple[float, float]:
     chunks: the longest single push() call (a small push never yields).
     """
     track = AgentAudioTrack(clock=ManualClock())
-    longest = 0.0
-    running = True
-
-    async def ticker() -> None:
-        nonlocal longest
-        last = time.perf_counter()
-        while running:
-            await asyncio.sleep(0)
-            now = time.perf_counter()
-            longest = max(longest, now - last)
-            last = now
-
-    tick = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    start = time.perf_counter()
-    if chunked:
-        longest_call = 0.0
-        step = CHUNK * 2
-        for i in range(0, len(data), step):
-            call = time.perf_counter()
-            await track.push(data[i : i + step], sample_rate=RATE)
-            longest_call = max(longest_call, time.perf_counter() - call)
-    else:
-        await track.push(data, sample_rate=RATE)
-    total = time.perf_counter() - start
-    running = False
-    await tick
+    longest_call = 0.0
+    async with LoopWatch() as watch:
+        start = time.perf_counter()
+        if chunked:
+            step = CHUNK * 2
+            for i in range(0, len(data), step):
+                call = time.perf_counter()
+                await track.push(data[i : i + step], sample_rate=RATE)
+                longest_call = max(longest_call, time.perf_counter() - call)
+        else:
+            await track.push(data, sample_rate=RATE)
+        total = time.perf_counter() - start
+    longest = watch.longest
     track.stop()
     return total * 1e3, (longest_call if chunked else longest) * 1e3
 

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_audio._queue import UNKNOWN_PEAK, SampleQueue, block_peaks
+from agent_audio._queue import COALESCE_BELOW, UNKNOWN_PEAK, SampleQueue, block_peaks
 
 from helpers import ramp_signal
 
@@ -55,11 +55,47 @@ def test_reads_return_everything_in_order_with_turn_tags(chunks: list[tuple[int,
 
 def test_read_returns_views_not_copies() -> None:
     q = SampleQueue()
-    chunk = ramp_signal(2000)
+    chunk = ramp_signal(COALESCE_BELOW)
     q.append(1, chunk)
     ((turn_id, block),) = q.read(960)
     assert turn_id == 1
     assert np.shares_memory(block, chunk)
+
+
+def test_small_appends_of_one_turn_share_a_chunk_and_never_change_what_was_read() -> None:
+    q = SampleQueue()
+    pieces = [ramp_signal(480, start=i * 480) for i in range(30)]  # 20 ms pieces at 24 kHz
+    for piece in pieces[:10]:
+        q.append(1, piece, measure=True)
+    first = q.take(960)
+    assert first is not None
+    held = first[1].copy()
+    for piece in pieces[10:20]:
+        q.append(1, piece, measure=True)
+    q.append(2, pieces[20], measure=True)  # another turn: a chunk of its own
+    assert len(q._chunks) == 2 and q.queued_for(1) == 19 * 480 - 960 + 480
+    assert np.array_equal(first[1], held)  # the view handed out is never written to
+    for piece in pieces[21:]:
+        q.append(2, piece, measure=True)
+    got = np.concatenate([block for _, block in q.read(len(q))])
+    assert np.array_equal(got, np.concatenate(pieces)[960:])
+    assert int(np.abs(got.astype(np.int32)).max()) <= q.read_peak < UNKNOWN_PEAK
+
+
+@given(sizes=st.lists(st.integers(1, 3000), min_size=1, max_size=12), frame=st.sampled_from([160, 480, 960]))
+def test_measured_peaks_bound_every_frame_of_coalesced_chunks(sizes: list[int], frame: int) -> None:
+    rng = np.random.default_rng(len(sizes) * frame)
+    q = SampleQueue()
+    for size in sizes:
+        amplitude = int(rng.integers(1, 32768))
+        q.append(1, rng.integers(-amplitude, amplitude, size=(size, 1)).astype(np.int16), measure=True)
+    while len(q):
+        taken = q.take(frame)
+        if taken is not None:
+            view, peak = taken[1], taken[2]
+        else:
+            view, peak = np.concatenate([block for _, block in q.read(frame)]), q.read_peak
+        assert int(np.abs(view.astype(np.int32)).max()) <= peak < UNKNOWN_PEAK
 
 
 @given(
@@ -127,7 +163,7 @@ def test_take_bounds_the_peak_of_every_frame_it_returns(sizes: list[int], frame:
 
 
 @given(
-    sizes=st.lists(st.integers(1, 3000), min_size=1, max_size=6),
+    sizes=st.lists(st.integers(COALESCE_BELOW, 5000), min_size=1, max_size=6),  # chunks of their own
     reads=st.lists(st.integers(1, 4000), min_size=1, max_size=8),
     seed=st.integers(0, 100),
 )
@@ -151,9 +187,10 @@ def test_read_bounds_the_peak_of_what_it_returns(sizes: list[int], reads: list[i
 
 def test_read_peak_is_unknown_for_chunks_without_block_peaks() -> None:
     q = SampleQueue()
-    q.append(1, np.full((100, 1), 5, np.int16), [5])
-    q.append(1, np.full((100, 1), 7, np.int16))
-    q.read(100)
+    n = COALESCE_BELOW
+    q.append(1, np.full((n, 1), 5, np.int16), block_peaks(np.full((n, 1), 5, np.int16)))
+    q.append(1, np.full((n, 1), 7, np.int16))
+    q.read(n)
     assert q.read_peak == 5
     q.read(50)
     assert q.read_peak == UNKNOWN_PEAK

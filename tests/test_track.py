@@ -39,6 +39,7 @@ from agent_audio import (
     TurnFinished,
     Underrun,
 )
+from agent_audio._queue import COALESCE_BELOW
 from agent_audio.testing import ManualClock
 
 from helpers import ramp_signal, receive, tone
@@ -372,17 +373,19 @@ async def test_pause_arguments_are_checked(track: AgentAudioTrack) -> None:
 async def test_interrupt_leaves_dropped_audio_to_be_freed_in_batches(track: AgentAudioTrack) -> None:
     """interrupt() must not free 60 s of chunks in one go (it would block the loop for ms)."""
     turn = track.start_turn()
+    size = COALESCE_BELOW  # the smallest push kept as a chunk of its own (smaller ones are merged)
     for i in range(1000):
-        await turn.push(ramp_signal(N, start=1 + i).tobytes())
+        await turn.push(ramp_signal(size, start=1 + i).tobytes())
     track.interrupt()
+    kept = -(-round(track.fade_out * track.sample_rate) // size)  # the chunks under the 200 ms fade
     pending = sum(len(batch) for batch in track._garbage)
-    assert pending == 1000 - 10  # all but the 200 ms fade window, not freed yet
+    assert pending == 1000 - kept  # all but the fade window, not freed yet
     await asyncio.sleep(0)
     assert sum(len(batch) for batch in track._garbage) == pending - 256
     for _ in range(4):
         await asyncio.sleep(0)
     assert not track._garbage
-    assert turn.stats.dropped_samples == 990 * N
+    assert turn.stats.dropped_samples == 1000 * size - round(track.fade_out * track.sample_rate)
 
 
 async def test_interrupt_releases_the_turns_resampler_later(track: AgentAudioTrack) -> None:
