@@ -161,7 +161,7 @@ class ClipLayer(Layer):
                     self.finished = True
                     break
                 pos = 0
-        self.position = pos if self.loop or pos < size else size
+        self.position = pos  # a one-shot that finished stops at its end (pos == size)
         return pieces
 
 
