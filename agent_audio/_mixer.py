@@ -218,21 +218,22 @@ class BackgroundMixer:
         self._tmp: Floats = np.zeros((0, 0), np.float32)
         self._wide: npt.NDArray[np.int32] = np.zeros((0, 0), np.int32)
         self._ahead: Floats | None = None  # rendered background, rounded
-        self._ahead16: Block | None = None  # the same as int16 where it fits
+        self._ahead_frames: list[Block] | None = None  # the same as int16 frames, where it fits
         self._ahead_peaks: list[float] = []  # abs peak of each rendered frame
-        self._ahead_pos = 0
+        self._ahead_index = 0  # frames of it played
+        self._ahead_n = 0  # samples per channel per frame
         self._ahead_stream: tuple[StreamLayer, list[Floats]] | None = None  # stream samples it consumed
         self._bg: Floats = np.zeros((0, 0), np.float32)  # render buffers, reused
         self._bg_tmp: Floats = np.zeros((0, 0), np.float32)
         self._bg16: Block = np.zeros((0, 0), np.int16)
+        self._bg16_frames: list[Block] = []  # views of _bg16, one per frame
 
     def changed(self) -> None:
         """Drop the background rendered ahead and rewind the layers to the playout position."""
         ahead = self._ahead
         if ahead is None:
             return
-        self._ahead16 = None
-        unused = len(ahead) - self._ahead_pos
+        unused = len(ahead) - self._ahead_index * self._ahead_n
         for layer in self.layers:
             if isinstance(layer, ClipLayer) and len(layer.samples):
                 layer.position = (layer.position - unused) % len(layer.samples)
@@ -244,7 +245,7 @@ class BackgroundMixer:
                 k = min(unused, len(block))
                 stream.queue.push_back(0, cast(Block, block[len(block) - k :]))
                 unused -= k
-        self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
+        self._ahead, self._ahead_frames, self._ahead_index, self._ahead_stream = None, None, 0, None
 
     def mix(self, voice: Block, voice_active: bool, voice_peak: int = UNKNOWN_PEAK) -> Block:
         """The voice block with every layer added: int16, same shape ``(n, channels)``.
@@ -254,6 +255,8 @@ class BackgroundMixer:
             voice_active: whether the voice is playing in this frame (drives ducking).
             voice_peak: an upper bound of ``abs(voice)``; when it and the background's
                 peak cannot overflow s16 together, the frame is one int16 add.
+
+        ``n`` must be the same on every call (the track's frame).
         """
         if voice_active is not self._voice_active:
             self.changed()
@@ -267,20 +270,21 @@ class BackgroundMixer:
             self._render_ahead(len(voice), voice.shape[1])
             ahead = self._ahead
         if ahead is not None:  # the steady state: the background is already rendered
-            pos = self._ahead_pos
-            n = len(voice)
-            end = pos + n
-            self._ahead_pos = end
-            if end >= len(ahead):
-                self._ahead, self._ahead_pos, self._ahead_stream = None, 0, None
-            ahead16 = self._ahead16
-            if ahead16 is None:  # the background alone exceeds s16: sum in float32
-                acc = self._buffers(voice)[0]
-                np.add(ahead[pos:end], voice, out=acc)
-                return self._to_s16(acc)
-            if voice_peak + self._ahead_peaks[pos // n] <= 32767:
-                return np.add(voice, ahead16[pos:end])  # cannot overflow: bit-identical to the float path
-            return self._saturating_add(voice, ahead16[pos:end])
+            i = self._ahead_index
+            frames = self._ahead_frames
+            peak = self._ahead_peaks[i]
+            if i + 1 < self.ahead_frames:
+                self._ahead_index = i + 1
+            else:
+                self._ahead, self._ahead_frames, self._ahead_index, self._ahead_stream = None, None, 0, None
+            if frames is not None:
+                if voice_peak + peak <= 32767:
+                    return np.add(voice, frames[i])  # cannot overflow: bit-identical to the float path
+                return self._saturating_add(voice, frames[i])
+            n = self._ahead_n  # the background alone exceeds s16: sum in float32
+            acc = self._buffers(voice)[0]
+            np.add(ahead[i * n : (i + 1) * n], voice, out=acc)
+            return self._to_s16(acc)
         n = len(voice)
         duck = self.duck.next(n)
         acc, tmp = self._buffers(voice)
@@ -332,6 +336,7 @@ class BackgroundMixer:
             self._bg = np.empty((total, channels), np.float32)
             self._bg_tmp = np.empty((total, channels), np.float32)
             self._bg16 = np.empty((total, channels), np.int16)
+            self._bg16_frames = list(self._bg16.reshape(self.ahead_frames, n, channels))
         bg, tmp = self._bg, self._bg_tmp
         filled = 0  # bg[:filled] holds the sum so far; the first layer writes, the others add
         consumed: list[Floats] = []
@@ -358,7 +363,8 @@ class BackgroundMixer:
                     bg[filled:end] = tmp[filled:end]
                 pos = end
             filled = max(filled, pos)
-        bg[filled:] = 0.0
+        if filled < total:
+            bg[filled:] = 0.0
         np.rint(bg, out=bg)
         # Rounding the sum moves it by at most 0.5, float32 products by far less than 1.
         peak = math.floor(bound) + 2
@@ -371,10 +377,10 @@ class BackgroundMixer:
             self._ahead_peaks = [peak] * self.ahead_frames
         if max(self._ahead_peaks) <= 32767:
             np.copyto(self._bg16, bg, casting="unsafe")
-            self._ahead16 = self._bg16
+            self._ahead_frames = self._bg16_frames
         else:
-            self._ahead16 = None
-        self._ahead, self._ahead_pos = bg, 0
+            self._ahead_frames = None
+        self._ahead, self._ahead_index, self._ahead_n = bg, 0, n
         self._ahead_stream = (stream, consumed) if stream is not None and consumed else None
 
     def _buffers(self, voice: Block) -> tuple[Floats, Floats]:

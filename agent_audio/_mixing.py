@@ -252,18 +252,16 @@ class MixingAgentAudioTrack(AgentAudioTrack):
 
     def _process_output(self, voice: Block) -> Block:
         mixer = self._mixer
-        engine = self._engine
-        # The engine's peak bound holds for its own block only: a subclass may have handed
-        # on another (louder, or the tee's silence), which then takes the float path.
         if mixer.layers:
+            engine = self._engine
+            # The engine's peak bound holds for its own block only: a subclass may have handed
+            # on another (louder, or the tee's silence), which then takes the float path.
             peak = engine.last_peak if voice is engine.last_block else UNKNOWN_PEAK
-            mixed = mixer.mix(voice, engine.last_voiced, peak)
-        else:
-            mixed = voice
-        if mixer.finished:
-            for layer in mixer.finished:
-                handle = self._sounds.pop(layer, None)
-                if handle is not None:
-                    handle._done.set()
-            mixer.finished.clear()
-        return super()._process_output(mixed)
+            voice = mixer.mix(voice, engine.last_voiced, peak)
+            if mixer.finished:  # layers finish only while mixed
+                for layer in mixer.finished:
+                    handle = self._sounds.pop(layer, None)
+                    if handle is not None:
+                        handle._done.set()
+                mixer.finished.clear()
+        return super()._process_output(voice)
