@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._gain import apply_gain, fade_gains, ramp_down, ramp_up
-from ._queue import UNKNOWN_PEAK, SampleQueue
+from ._queue import UNKNOWN_PEAK, Peaks, SampleQueue
 
 __all__ = ["EngineEvent", "EventKind", "InterruptResult", "PlayoutEngine", "TurnState"]
 
@@ -58,7 +58,7 @@ class InterruptResult:
     """Samples per channel left to play in the interrupt window."""
     dropped: int
     """Samples per channel dropped by the call, over all turns."""
-    garbage: deque[tuple[int, Block, list[int] | None]]
+    garbage: deque[tuple[int, Block, Peaks | None]]
     """The dropped chunks, not yet freed: release them off the caller's path."""
 
 

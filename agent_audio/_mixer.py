@@ -279,7 +279,7 @@ class BackgroundMixer:
                 self._ahead, self._ahead_frames, self._ahead_index, self._ahead_stream = None, None, 0, None
             if frames is not None:
                 if voice_peak + peak <= 32767:
-                    return np.add(voice, frames[i])  # cannot overflow: bit-identical to the float path
+                    return voice + frames[i]  # cannot overflow: bit-identical to the float path
                 return self._saturating_add(voice, frames[i])
             n = self._ahead_n  # the background alone exceeds s16: sum in float32
             acc = self._buffers(voice)[0]

@@ -15,6 +15,7 @@ import numpy.typing as npt
 __all__ = ["UNKNOWN_PEAK", "SampleQueue"]
 
 Block = npt.NDArray[np.int16]
+Peaks = tuple[int, ...]
 #: A peak bound that bounds nothing: any s16 sample's magnitude is at most this.
 UNKNOWN_PEAK = 32768
 #: Samples per channel per peak block: a frame's bound is the max over the blocks it spans.
@@ -27,8 +28,13 @@ COALESCE_BELOW = 2400
 COALESCE_CAPACITY = 12000
 
 
-def block_peaks(samples: Block) -> list[int]:
-    """``max(abs())`` of each :data:`PEAK_BLOCK`-sample block of ``samples`` (the last may be short)."""
+def block_peaks(samples: Block) -> Peaks:
+    """``max(abs())`` of each :data:`PEAK_BLOCK`-sample block of ``samples`` (the last may be short).
+
+    A tuple of ints, not a list: once the garbage collector has seen a queued chunk's
+    ``(turn_id, samples, peaks)`` it stops tracking it (ndarrays are never tracked), so
+    a track holding a minute of audio adds nothing to each full collection's work.
+    """
     n = len(samples)
     rows = samples.reshape(n, -1)
     full = n - n % PEAK_BLOCK
@@ -41,7 +47,7 @@ def block_peaks(samples: Block) -> list[int]:
     if full < n:
         tail = rows[full:]
         peaks.append(max(int(tail.max()), -int(tail.min())))
-    return peaks
+    return tuple(peaks)
 
 
 class SampleQueue:
@@ -54,7 +60,7 @@ class SampleQueue:
     """
 
     def __init__(self) -> None:
-        self._chunks: deque[tuple[int, Block, list[int] | None]] = deque()
+        self._chunks: deque[tuple[int, Block, Peaks | None]] = deque()
         self._head = 0  # samples already read from the first chunk
         self._total = 0
         self._per_turn: dict[int, int] = {}
@@ -72,7 +78,7 @@ class SampleQueue:
         """Samples per channel queued for one turn."""
         return self._per_turn.get(turn_id, 0)
 
-    def append(self, turn_id: int, samples: Block, peaks: list[int] | None = None, *, measure: bool = False) -> None:
+    def append(self, turn_id: int, samples: Block, peaks: Peaks | None = None, *, measure: bool = False) -> None:
         """Queue ``samples`` (int16, shape ``(n, channels)``) for ``turn_id``.
 
         Kept, not copied, unless shorter than :data:`COALESCE_BELOW`: then copied into
@@ -96,7 +102,7 @@ class SampleQueue:
         self._chunks.append((turn_id, samples, block_peaks(samples) if measure else peaks))
         self._tail = None
 
-    def _coalesce(self, turn_id: int, samples: Block, peaks: list[int] | None, measure: bool) -> None:
+    def _coalesce(self, turn_id: int, samples: Block, peaks: Peaks | None, measure: bool) -> None:
         chunks = self._chunks
         n = len(samples)
         tail = self._tail
@@ -111,10 +117,10 @@ class SampleQueue:
         end = fill + n
         buffer[fill:end] = samples
         view = buffer[:end]
-        old = chunks[-1][2] if fill else []
+        old = chunks[-1][2] if fill else ()
         if measure and old is not None:  # only the blocks the new samples touch are measured again
             first = fill // PEAK_BLOCK
-            new_peaks: list[int] | None = old[:first] + block_peaks(buffer[first * PEAK_BLOCK : end])
+            new_peaks: Peaks | None = old[:first] + block_peaks(buffer[first * PEAK_BLOCK : end])
         elif fill:
             new_peaks = None  # the old block offsets no longer describe the merged chunk
         else:
@@ -196,7 +202,7 @@ class SampleQueue:
         self.read_peak = bound
         return pieces
 
-    def truncate(self, keep: int) -> tuple[dict[int, int], deque[tuple[int, Block, list[int] | None]]]:
+    def truncate(self, keep: int) -> tuple[dict[int, int], deque[tuple[int, Block, Peaks | None]]]:
         """Keep the first ``keep`` samples and drop everything after them.
 
         Costs O(chunks in the kept part + turns), whatever is dropped: the dropped
@@ -206,7 +212,7 @@ class SampleQueue:
             Samples per channel dropped per turn id (turns with none dropped are
             absent), and the dropped chunks.
         """
-        kept: deque[tuple[int, Block, list[int] | None]] = deque()
+        kept: deque[tuple[int, Block, Peaks | None]] = deque()
         kept_per_turn: dict[int, int] = {}
         remaining = keep
         head = self._head

@@ -2,10 +2,13 @@
 
 Guards: FIFO order across chunk boundaries; per-turn counts always equal what the
 chunks hold; reads return views (no copy of queued audio); truncate keeps exactly the
-head and reports exactly what it dropped, per turn.
+head and reports exactly what it dropped, per turn; queued chunks are not left for the
+garbage collector to walk.
 """
 
 from __future__ import annotations
+
+import gc
 
 import numpy as np
 from hypothesis import given
@@ -201,4 +204,17 @@ def test_block_peaks() -> None:
     x[10] = -32768
     x[600] = 7
     x[999] = -3
-    assert block_peaks(x) == [32768, 7, 3]
+    assert block_peaks(x) == (32768, 7, 3)
+
+
+def test_queued_chunks_leave_the_garbage_collectors_work() -> None:
+    # A track holding a minute of audio must not add hundreds of objects to every full
+    # collection: once seen, a chunk's (turn_id, samples, peaks) entry is untracked.
+    q = SampleQueue()
+    for _ in range(4):
+        q.append(1, np.ones((4800, 1), np.int16), measure=True)
+    for _ in range(30):
+        q.append(1, np.ones((480, 1), np.int16), measure=True)  # coalesced
+    gc.collect()  # untracks the peak tuples; the entries holding them go at the next pass
+    gc.collect()
+    assert not any(gc.is_tracked(entry) or gc.is_tracked(entry[2]) for entry in q._chunks)
