@@ -16,7 +16,9 @@ s16 bytes. Workloads:
    (speech + as much streamed background) and tee (one sink), 10 s and 60 s queued;
 3. pacing: N tracks in one event loop on the real clock, started at random phases:
    lateness of every frame against its ideal grid (p50, p99, max), frames delivered
-   against expected, process CPU per track; the largest N with p99 under 10 ms;
+   against expected, process CPU per track; the largest N with p99 under 10 ms. Each
+   N runs every track type in turn before the next N, so the machine's drift hits
+   them alike;
 4. stall: a 300 ms blocking call in the loop; frames returned back to back afterwards;
 5. interrupt: the cost of the call with 5 s and 60 s queued (pushed in 20 ms chunks),
    and, in the audio returned after it, the time until the level (10 ms RMS windows)
@@ -26,8 +28,10 @@ s16 bytes. Workloads:
 7. end to end: an aiortc loopback (DTLS-SRTP, Opus); interrupt-to-quiet (-40 dBFS)
    measured on the received audio.
 
-Figures are the median over ``--repeat`` runs with min and max; the machine is shared
-and noisy, so the ratios (agent_audio / peer, in the same run) are what to read.
+Figures are the median over ``--repeat`` runs with min and max (the recv workload: at
+least 7 rounds, each running every track type once, so that a ratio between two of them
+is the median of ratios taken round by round); the machine is shared and noisy, so the
+ratios (agent_audio / peer, in the same run) are what to read.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from agent_audio._speech import load_speech
 CHUNK_BYTES = 960  # 20 ms at 24 kHz s16 mono
 WARMUP = 25  # 20 ms periods before measuring recv
 PERIODS = 425  # 20 ms periods measured: 8.5 s, inside even the 10 s queued
+RECV_ROUNDS = 7  # at least this many rounds of the recv workload (each a few ms per track)
 Stats = dict[str, float]
 
 
@@ -379,20 +384,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "total ms": stats([p[0] for p in pairs]),
                     "longest loop block ms": stats([p[1] for p in pairs]),
                 }
-    for a in live:
-        if a.frame_seconds is None:
-            continue
-        say(f"recv: {a.name}")
-        for kind in a.kinds:
-            for label, data, bg in (("10 s", s10, bg10), ("60 s", s60, bg60)):
-                report["recv"][f"{a.name} {kind}, {label} queued"] = repeat(partial(recv_us, a, kind, data, bg), r)
-    for a in live:
-        if a.frame_seconds is None:
-            continue
-        for n in args.tracks:
+    # Every (track, kind, queued) once per round, rounds repeated: a ratio between two of
+    # them is taken run by run, so the machine's drift over the workload cancels out.
+    jobs = [
+        (f"{a.name} {kind}, {label} queued", partial(recv_us, a, kind, data, bg))
+        for a in live
+        if a.frame_seconds is not None
+        for kind in a.kinds
+        for label, data, bg in (("10 s", s10, bg10), ("60 s", s60, bg60))
+    ]
+    runs: dict[str, list[float] | str] = {key: [] for key, _ in jobs}
+    for round_ in range(r if args.quick else max(r, RECV_ROUNDS)):
+        say(f"recv: round {round_ + 1}")
+        for key, job in jobs:
+            done = runs[key]
+            if isinstance(done, list):
+                value = asyncio.run(guarded(job))
+                runs[key] = value if isinstance(value, str) else [*done, value]
+    for key, done in runs.items():
+        report["recv"][key] = done if isinstance(done, str) else {**stats(done), "runs": done}
+    paced = [a for a in live if a.frame_seconds is not None]
+    for n in args.tracks:  # every track type at one N before the next N: drift hits them alike
+        for a in paced:
             say(f"pacing: {a.name} N={n}")
             result = asyncio.run(guarded(partial(pacing, a, n, args.seconds, speech(args.seconds + 1))))
             report["pacing"][f"{a.name}, N={n}"] = result
+    for a in paced:
         sustained = [
             n
             for n in args.tracks
@@ -401,6 +418,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             and report["pacing"][f"{a.name}, N={n}"]["delivered / expected"] > 0.99
         ]
         report["pacing"][f"{a.name}: largest N with p99 < 10 ms"] = max(sustained, default=0)
+    for a in paced:
         say(f"stall: {a.name}")
         report["stall"][a.name] = repeat(partial(stall_burst, a, s5), min(r, 3))
     for a in live:
@@ -438,6 +456,14 @@ def _median(value: Any) -> float | None:
     return value["median"] if isinstance(value, dict) and "median" in value else None
 
 
+def _paired(a: Any, b: Any) -> float | None:
+    """The median of a / b run by run (both measured in the same rounds), else of the medians."""
+    if isinstance(a, dict) and isinstance(b, dict) and len(a.get("runs", ())) == len(b.get("runs", ())) > 0:
+        return float(statistics.median([x / y for x, y in zip(a["runs"], b["runs"], strict=True) if y]))
+    x, y = _median(a), _median(b)
+    return x / y if x is not None and y else None
+
+
 def ratios(report: dict[str, Any]) -> dict[str, float]:
     """agent_audio / peer for every figure both have (lower is better for all of them)."""
     out: dict[str, float] = {}
@@ -463,15 +489,13 @@ def ratios(report: dict[str, Any]) -> dict[str, float]:
     recv = report["recv"]
     for kind in ("mixing", "tee"):
         for label in ("10 s", "60 s"):
-            a = _median(recv.get(f"{ours} {kind}, {label} queued"))
-            b = _median(recv.get(f"{ours} base, {label} queued"))
-            if a is not None and b:
-                out[f"recv: agent_audio {kind} / agent_audio base, {label} queued"] = a / b
+            ratio = _paired(recv.get(f"{ours} {kind}, {label} queued"), recv.get(f"{ours} base, {label} queued"))
+            if ratio is not None:
+                out[f"recv: agent_audio {kind} / agent_audio base, {label} queued (paired)"] = ratio
     for label in ("10 s", "60 s"):
-        a = _median(recv.get(f"{ours} base, {label} queued"))
-        b = _median(recv.get(f"aiortc silence base, {label} queued"))
-        if a is not None and b:
-            out[f"recv: agent_audio base / aiortc silence, {label} queued"] = a / b
+        ratio = _paired(recv.get(f"{ours} base, {label} queued"), recv.get(f"aiortc silence base, {label} queued"))
+        if ratio is not None:
+            out[f"recv: agent_audio base / aiortc silence, {label} queued (paired)"] = ratio
     pacing = report["pacing"]
     a_n = pacing.get(f"{ours}: largest N with p99 < 10 ms")
     b_n = pacing.get("aiortc silence: largest N with p99 < 10 ms")
@@ -505,7 +529,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--tracks", type=int, nargs="+", default=[1, 100, 500, 1000], help="N for the pacing run")
+    parser.add_argument(
+        "--tracks", type=int, nargs="+", default=[1, 100, 300, 500, 700, 1000], help="N for the pacing run"
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each pacing run")
     parser.add_argument("--only", nargs="+", help="adapter names to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 repetition, N=1 and 20, 2 s pacing")

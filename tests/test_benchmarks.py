@@ -36,6 +36,9 @@ def test_quick_run_measures_every_workload_and_names_missing_peers(tmp_path: Pat
         for label in ("10 s", "60 s"):
             assert report["recv"][f"agent_audio {kind}, {label} queued"]["median"] > 0
     assert report["recv"]["aiortc silence base, 10 s queued"]["median"] > 0
+    runs = [len(report["recv"][f"agent_audio {kind}, 10 s queued"]["runs"]) for kind in ("base", "mixing")]
+    assert runs == [1, 1]  # --quick: one round; ratios are then taken within it
+    assert report["ratios"]["recv: agent_audio mixing / agent_audio base, 10 s queued (paired)"] > 0
     for n in (1, 20):
         pacing = report["pacing"][f"agent_audio, N={n}"]
         assert math.isfinite(pacing["p99 ms"]) and pacing["delivered / expected"] > 0.5
