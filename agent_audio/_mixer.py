@@ -221,7 +221,6 @@ class BackgroundMixer:
         self._ahead_frames: list[Block] | None = None  # the same as int16 frames, where it fits
         self._ahead_peaks: list[float] = []  # abs peak of each rendered frame
         self._ahead_index = 0  # frames of it played
-        self._ahead_n = 0  # samples per channel per frame
         self._ahead_stream: tuple[StreamLayer, list[Floats]] | None = None  # stream samples it consumed
         self._bg: Floats = np.zeros((0, 0), np.float32)  # render buffers, reused
         self._bg_tmp: Floats = np.zeros((0, 0), np.float32)
@@ -233,7 +232,7 @@ class BackgroundMixer:
         ahead = self._ahead
         if ahead is None:
             return
-        unused = len(ahead) - self._ahead_index * self._ahead_n
+        unused = len(ahead) // self.ahead_frames * (self.ahead_frames - self._ahead_index)
         for layer in self.layers:
             if isinstance(layer, ClipLayer) and len(layer.samples):
                 layer.position = (layer.position - unused) % len(layer.samples)
@@ -281,7 +280,7 @@ class BackgroundMixer:
                 if voice_peak + peak <= 32767:
                     return voice + frames[i]  # cannot overflow: bit-identical to the float path
                 return self._saturating_add(voice, frames[i])
-            n = self._ahead_n  # the background alone exceeds s16: sum in float32
+            n = len(voice)  # the background alone exceeds s16: sum in float32
             acc = self._buffers(voice)[0]
             np.add(ahead[i * n : (i + 1) * n], voice, out=acc)
             return self._to_s16(acc)
@@ -380,7 +379,7 @@ class BackgroundMixer:
             self._ahead_frames = self._bg16_frames
         else:
             self._ahead_frames = None
-        self._ahead, self._ahead_index, self._ahead_n = bg, 0, n
+        self._ahead, self._ahead_index = bg, 0
         self._ahead_stream = (stream, consumed) if stream is not None and consumed else None
 
     def _buffers(self, voice: Block) -> tuple[Floats, Floats]:
