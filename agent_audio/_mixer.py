@@ -6,9 +6,10 @@ block, each under its own gain, and the bed and stream also under the ducking ga
 while the voice plays. Gains move by linear ramps over a number of samples, so volume
 changes, ducking and stops never click. The sum is done in float32 (wider than s16),
 the background rounded, then added to the voice and clipped to the s16 range when it
-exceeds it. Layers hold their samples as float32, converted once when loaded or pushed
-(twice the memory of s16, but numpy multiplies float32 by a gain about twice as fast as
-it converts int16 while multiplying, and the conversion is paid off the playout path).
+exceeds it. Layers hold their samples as int16 (a streamed background can be minutes
+queued) and numpy converts them while multiplying by the gain (in float32, as before):
+in interleaved runs of ``benchmarks/compare.py``'s recv workload, reading half the
+bytes outweighed float32's cheaper multiply by a few percent of a mixing frame.
 
 While nothing changes (every gain steady, beds looping, the stream queued far enough
 ahead, no one-shot playing), the background is rendered ahead in blocks of
@@ -24,7 +25,6 @@ int16 add; otherwise the sum is clipped in int32.
 from __future__ import annotations
 
 import math
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -100,12 +100,12 @@ class Layer:
         """An upper bound of ``abs()`` of what the last :meth:`read` returned, before gain."""
         self._stopping = False
 
-    def pieces(self, n: int) -> list[Floats]:
-        """The next up to ``n`` samples, as consecutive float32 views; empty when there is nothing."""
+    def pieces(self, n: int) -> list[Block]:
+        """The next up to ``n`` samples, as consecutive int16 views; empty when there is nothing."""
         raise NotImplementedError
 
-    def read(self, n: int) -> Floats | None:
-        """Up to ``n`` samples (float32), or None when there is nothing to add this frame."""
+    def read(self, n: int) -> Block | None:
+        """Up to ``n`` samples (int16), or None when there is nothing to add this frame."""
         pieces = self.pieces(n)
         if not pieces:
             return None
@@ -127,19 +127,19 @@ class ClipLayer(Layer):
     """A clip held in memory, looped (a background bed) or played once (a one-shot sound).
 
     Args:
-        samples: int16, shape ``(m, channels)``, at the track format; kept as float32.
+        samples: int16, shape ``(m, channels)``, at the track format; copied.
         loop: start again at the end (seamless: the clip's end joins its start).
     """
 
     def __init__(self, samples: Block, *, loop: bool, volume: float, ducked: bool) -> None:
         super().__init__(volume=volume, ducked=ducked)
-        self.samples: Floats = samples.astype(np.float32)
+        self.samples: Block = samples.astype(np.int16)
         self.read_peak = max(int(samples.max()), -int(samples.min())) if len(samples) else 0
         self.loop = loop
         self.position = 0
         """Index of the next sample to play."""
 
-    def pieces(self, n: int) -> list[Floats]:
+    def pieces(self, n: int) -> list[Block]:
         """Up to ``n`` samples from the current position, wrapping when looping."""
         samples = self.samples
         size = len(samples)
@@ -177,19 +177,18 @@ class StreamLayer(Layer):
         self.queue = SampleQueue()
 
     def append(self, samples: Block) -> None:
-        """Queue int16 samples of shape ``(n, channels)``; kept as float32, with their block peaks."""
-        # The queue is dtype-agnostic; its annotations say int16 because the voice is.
-        self.queue.append(0, cast(Block, samples.astype(np.float32)), measure=True)
+        """Queue int16 samples of shape ``(n, channels)`` (copied), with their block peaks."""
+        self.queue.append(0, samples.astype(np.int16), measure=True)
 
-    def pieces(self, n: int) -> list[Floats]:
+    def pieces(self, n: int) -> list[Block]:
         """Up to ``n`` queued samples (fewer when the stream runs dry)."""
         taken = self.queue.take(n)
         if taken is not None:
             self.read_peak = taken[2]
-            return [cast(Floats, taken[1])]
+            return [taken[1]]
         pieces = self.queue.read(n)
         self.read_peak = self.queue.read_peak
-        return [cast(Floats, block) for _, block in pieces]
+        return [block for _, block in pieces]
 
 
 class BackgroundMixer:
@@ -199,12 +198,16 @@ class BackgroundMixer:
         duck_db: attenuation of ducked layers while the voice plays, in dB (<= 0).
         attack_samples: samples per channel to go from 0 dB to ``duck_db``.
         release_samples: samples per channel to come back from ``duck_db`` to 0 dB.
-        ahead_frames: frames of background rendered at once while nothing changes (0: never).
+        ahead_frames: frames of background rendered at once while nothing changes (0:
+            never). The default, 50 (1 s of 20 ms frames), took mixing ``recv()`` from
+            about 1.4-1.5x the base track's to about 1.3x in interleaved runs of
+            ``benchmarks/compare.py``'s recv workload, against 25; 100 gained nothing
+            more. Its buffers hold 6 bytes per sample (the float32 sum, its int16 copy).
 
     Call :meth:`changed` after changing a layer's gain, stopping it, or adding a layer.
     """
 
-    def __init__(self, *, duck_db: float, attack_samples: int, release_samples: int, ahead_frames: int = 25) -> None:
+    def __init__(self, *, duck_db: float, attack_samples: int, release_samples: int, ahead_frames: int = 50) -> None:
         self.layers: list[Layer] = []
         self.ahead_frames = ahead_frames
         self.duck = SmoothGain(1.0)
@@ -217,11 +220,11 @@ class BackgroundMixer:
         self._acc: Floats = np.zeros((0, 0), np.float32)
         self._tmp: Floats = np.zeros((0, 0), np.float32)
         self._wide: npt.NDArray[np.int32] = np.zeros((0, 0), np.int32)
-        self._ahead: Floats | None = None  # rendered background, rounded
+        self._ahead: Floats | None = None  # rendered background (rounded when _ahead_frames is None)
         self._ahead_frames: list[Block] | None = None  # the same as int16 frames, where it fits
         self._ahead_peaks: list[float] = []  # abs peak of each rendered frame
         self._ahead_index = 0  # frames of it played
-        self._ahead_stream: tuple[StreamLayer, list[Floats]] | None = None  # stream samples it consumed
+        self._ahead_stream: tuple[StreamLayer, list[Block]] | None = None  # stream samples it consumed
         self._bg: Floats = np.zeros((0, 0), np.float32)  # render buffers, reused
         self._bg_tmp: Floats = np.zeros((0, 0), np.float32)
         self._bg16: Block = np.zeros((0, 0), np.int16)
@@ -242,7 +245,7 @@ class BackgroundMixer:
                 if unused <= 0:
                     break
                 k = min(unused, len(block))
-                stream.queue.push_back(0, cast(Block, block[len(block) - k :]))
+                stream.queue.push_back(0, block[len(block) - k :])
                 unused -= k
         self._ahead, self._ahead_frames, self._ahead_index, self._ahead_stream = None, None, 0, None
 
@@ -301,7 +304,7 @@ class BackgroundMixer:
             if layer.ducked:
                 gain = gain * duck
             if isinstance(gain, float) and len(block) == n:  # the common case: no allocation
-                np.multiply(block, gain, out=tmp)
+                np.multiply(block, np.float32(gain), out=tmp)  # float32 math, as rendered ahead
                 np.add(acc, tmp, out=acc)
             elif isinstance(gain, float):
                 acc[: len(block)] += block * np.float32(gain)
@@ -333,12 +336,12 @@ class BackgroundMixer:
                 stream = layer
         if self._bg.shape != (total, channels):
             self._bg = np.empty((total, channels), np.float32)
-            self._bg_tmp = np.empty((total, channels), np.float32)
+            self._bg_tmp = np.zeros((0, 0), np.float32)  # made when a second layer needs it
             self._bg16 = np.empty((total, channels), np.int16)
             self._bg16_frames = list(self._bg16.reshape(self.ahead_frames, n, channels))
-        bg, tmp = self._bg, self._bg_tmp
+        bg = self._bg
         filled = 0  # bg[:filled] holds the sum so far; the first layer writes, the others add
-        consumed: list[Floats] = []
+        consumed: list[Block] = []
         bound = 0.0  # of abs(bg) before rounding: the layers' peaks under their gains
         for layer in self.layers:
             pieces = layer.pieces(total)
@@ -351,36 +354,45 @@ class BackgroundMixer:
             pos = 0
             for block in pieces:
                 end = pos + len(block)
-                if end <= filled:
-                    np.multiply(block, gain, out=tmp[pos:end])
-                    np.add(bg[pos:end], tmp[pos:end], out=bg[pos:end])
-                elif pos >= filled:
+                if pos >= filled:  # nothing under it yet: written in place
                     np.multiply(block, gain, out=bg[pos:end])
-                else:  # first-layer samples end inside this block
+                else:
+                    tmp = self._sum_buffer(bg)
                     np.multiply(block, gain, out=tmp[pos:end])
-                    np.add(bg[pos:filled], tmp[pos:filled], out=bg[pos:filled])
-                    bg[filled:end] = tmp[filled:end]
+                    if end <= filled:
+                        np.add(bg[pos:end], tmp[pos:end], out=bg[pos:end])
+                    else:  # first-layer samples end inside this block
+                        np.add(bg[pos:filled], tmp[pos:filled], out=bg[pos:filled])
+                        bg[filled:end] = tmp[filled:end]
                 pos = end
             filled = max(filled, pos)
         if filled < total:
             bg[filled:] = 0.0
-        np.rint(bg, out=bg)
         # Rounding the sum moves it by at most 0.5, float32 products by far less than 1.
         peak = math.floor(bound) + 2
-        if peak > 32767:  # the bound is loose (or unknown): take the exact peaks of each frame
+        if peak <= 32767:  # the common case: rounded straight to s16, one pass
+            np.rint(bg, out=self._bg16, casting="unsafe")
+            self._ahead_peaks = [peak] * self.ahead_frames
+            self._ahead_frames = self._bg16_frames
+        else:  # the bound is loose (or unknown): take the exact peaks of each frame
+            np.rint(bg, out=bg)
             frames = bg.reshape(self.ahead_frames, -1)
             tops = np.maximum.reduce(frames, axis=1)
             bottoms = np.minimum.reduce(frames, axis=1)
             self._ahead_peaks = np.maximum(tops, -bottoms).astype(np.int64).tolist()
-        else:
-            self._ahead_peaks = [peak] * self.ahead_frames
-        if max(self._ahead_peaks) <= 32767:
-            np.copyto(self._bg16, bg, casting="unsafe")
-            self._ahead_frames = self._bg16_frames
-        else:
-            self._ahead_frames = None
+            if max(self._ahead_peaks) <= 32767:
+                np.copyto(self._bg16, bg, casting="unsafe")
+                self._ahead_frames = self._bg16_frames
+            else:
+                self._ahead_frames = None  # the float path: adds ``bg``, rounded, per frame
         self._ahead, self._ahead_index = bg, 0
         self._ahead_stream = (stream, consumed) if stream is not None and consumed else None
+
+    def _sum_buffer(self, bg: Floats) -> Floats:
+        """The scratch buffer of :meth:`_render_ahead` for a layer added onto another (bg's shape)."""
+        if self._bg_tmp.shape != bg.shape:
+            self._bg_tmp = np.empty(bg.shape, np.float32)
+        return self._bg_tmp
 
     def _buffers(self, voice: Block) -> tuple[Floats, Floats]:
         if self._acc.shape != voice.shape:

@@ -149,7 +149,7 @@ def _apply(mixer: BackgroundMixer, op: tuple[object, ...], rng: np.random.Genera
 @given(ops=OPS, seed=st.integers(0, 1000))
 def test_rendering_ahead_is_sample_identical_to_mixing_frame_by_frame(ops: list[tuple[object, ...]], seed: int) -> None:
     outputs = []
-    for ahead in (0, 25):
+    for ahead in (0, 7, 50):  # frame by frame, a short block, the default block
         mixer = BackgroundMixer(duck_db=-10.0, attack_samples=1440, release_samples=4320, ahead_frames=ahead)
         mixer.layers.append(ClipLayer(ramp_signal(7000, start=3), loop=True, volume=0.8, ducked=True))
         stream = StreamLayer(volume=0.5, ducked=True)
@@ -163,3 +163,4 @@ def test_rendering_ahead_is_sample_identical_to_mixing_frame_by_frame(ops: list[
             out.append(mixer.mix(np.zeros((N, 1), np.int16), voice_active=False))
         outputs.append(np.concatenate(out))
     assert np.array_equal(outputs[0], outputs[1])
+    assert np.array_equal(outputs[0], outputs[2])
