@@ -22,12 +22,13 @@ import importlib
 import logging
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Adapter", "DueClock", "LoopWatch", "NullSink", "frame_samples", "load_adapters"]
+__all__ = ["Adapter", "DueClock", "FloorTrack", "LoopWatch", "NullSink", "frame_samples", "load_adapters"]
 
 RATE = 24000
 KINDS = ("base", "mixing", "tee")
@@ -104,6 +105,8 @@ class Adapter:
     error: str | None = None
     #: Whether it plays pushed audio (aiortc's silence track is the baseline for recv and pacing only).
     takes_audio = True
+    #: A reference measured beside the peers (recv and pacing only), not a track users would pick.
+    reference = False
 
     def make(self, kind: str, *, bypass: bool = False) -> Any:
         raise NotImplementedError
@@ -256,6 +259,73 @@ class LiveKit(Adapter):
         self._closing = asyncio.ensure_future(track.aclose())  # kept: a task nobody holds may be collected
 
 
+class FloorTrack:
+    """The least a ``recv()``-paced track costs: a wait on the shared clock, then one new frame.
+
+    No queue, no turns, no counters: it waits on ``clock`` until the frame is due (the
+    grid anchored at the first call, 20 ms per frame, never re-anchored) and returns a new
+    ``av.AudioFrame`` of silence (s16 mono, 480 samples at 24 kHz, ``pts`` in samples),
+    as every aiortc track must (a frame handed to aiortc may be held by a relay or a
+    recorder, so it cannot be reused).
+    """
+
+    kind = "audio"
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+        self._anchor: float | None = None
+        self._index = 0
+
+    async def recv(self) -> Any:
+        import av
+
+        now = self._clock.now()
+        if self._anchor is None:
+            self._anchor = now
+        due = self._anchor + self._index * 0.02
+        if due > now:
+            await self._clock.sleep_until(due)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=RATE // 50)
+        frame.planes[0].update(_SILENCE)
+        frame.pts = self._index * (RATE // 50)
+        frame.sample_rate = RATE
+        frame.time_base = _TIME_BASE
+        self._index += 1
+        return frame
+
+    def stop(self) -> None:
+        pass
+
+
+_SILENCE = bytes(2 * RATE // 50)
+_TIME_BASE = Fraction(1, RATE)
+
+
+class PacingFloor(Adapter):
+    """A reference, not a peer: :class:`FloorTrack` on agent_audio's clock (the shared 1 ms timers).
+
+    Its CPU per paced frame and its largest N are what any track driven by aiortc's
+    ``await track.recv()`` loop pays at least in this event loop, before doing any work of
+    its own: a task wake-up, the benchmark's bookkeeping and one ``av.AudioFrame``.
+    """
+
+    name = "pacing floor"
+    takes_audio = False
+    reference = True
+    interrupt_note = "a reference that plays silence: nothing to push, hold or interrupt"
+
+    def make(self, kind: str, *, bypass: bool = False) -> Any:
+        from agent_audio import MonotonicClock
+
+        return FloorTrack(DueClock() if bypass else MonotonicClock())
+
+    async def start(self, track: Any, *, bypass: bool = False) -> None:
+        await track.recv()
+
+    async def push(self, track: Any, data: bytes) -> None:
+        pass  # it plays silence: a reference for recv and pacing only
+
+
 class AiortcSilence(Adapter):
     """aiortc's own ``AudioStreamTrack`` (silence, 8 kHz, 20 ms): the baseline every track pays at least."""
 
@@ -291,4 +361,4 @@ def _quiet_peers() -> None:
 def load_adapters() -> list[Adapter]:
     """Every adapter, in report order; peers that cannot be imported carry their ``error``."""
     _quiet_peers()
-    return [AgentAudio(), VideoSDK(), Pipecat(), LiveKit(), AiortcSilence()]
+    return [AgentAudio(), VideoSDK(), Pipecat(), LiveKit(), AiortcSilence(), PacingFloor()]

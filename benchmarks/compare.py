@@ -6,14 +6,17 @@ Run (the peers in their own virtual environment; see the README)::
 
 Peers (``benchmarks/adapters.py``): videosdk-agents' base, mixing and tee tracks,
 pipecat's SmallWebRTC ``RawAudioTrack``, livekit's ``rtc.AudioSource`` and aiortc's
-own silence ``AudioStreamTrack``; one that is not installed is listed as such. Every
-track gets the bundled speech (and the bundled ambience as background) as 24 kHz mono
-s16 bytes. Workloads:
+own silence ``AudioStreamTrack``; one that is not installed is listed as such. Beside
+them, for recv and pacing only, the "pacing floor": a track that only waits on
+agent_audio's clock and builds one new frame, the least any ``recv()``-paced track
+pays in this loop. Every track gets the bundled speech (and the bundled ambience as
+background) as 24 kHz mono s16 bytes. Workloads:
 
 1. push: 10 s and 60 s of speech in one call and in 20 ms chunks: total ms, the
    longest time the event loop was blocked, and growth from 10 s to 60 s;
 2. recv: microseconds per 20 ms of audio with pacing bypassed, for base, mixing
    (speech + as much streamed background) and tee (one sink), 10 s and 60 s queued;
+   one adapter's kinds of track take turns in slices of 25 periods;
 3. pacing: N tracks in one event loop on the real clock, started at random phases:
    lateness of every frame against its ideal grid (p50, p99, max), frames delivered
    against expected, process CPU per track; the largest N with p99 under 10 ms. Each
@@ -66,6 +69,7 @@ from agent_audio._speech import load_speech
 CHUNK_BYTES = 960  # 20 ms at 24 kHz s16 mono
 WARMUP = 25  # 20 ms periods before measuring recv
 PERIODS = 425  # 20 ms periods measured: 8.5 s, inside even the 10 s queued
+SLICE = 25  # 20 ms periods each track kind runs before the next kind's turn (recv)
 RECV_ROUNDS = 7  # at least this many rounds of the recv workload (each a few ms per track)
 Stats = dict[str, float]
 
@@ -128,22 +132,33 @@ async def push_ms(adapter: Adapter, data: bytes, *, chunked: bool) -> tuple[floa
 # -- 2. recv ------------------------------------------------------------------
 
 
-async def recv_us(adapter: Adapter, kind: str, queued: bytes, background: bytes) -> float:
-    """Microseconds of recv() per 20 ms of audio, pacing bypassed, inside the queued speech."""
-    track = adapter.make(kind, bypass=True)
-    await adapter.start(track, bypass=True)
-    await adapter.push(track, queued)
-    if kind == "mixing":
-        await adapter.push_background(track, background)
+async def recv_us(adapter: Adapter, queued: bytes, background: bytes) -> dict[str, float]:
+    """Microseconds of recv() per 20 ms of audio, pacing bypassed, inside the queued speech, per kind.
+
+    The adapter's kinds of track live side by side and take turns, :data:`SLICE` periods
+    each, so that the machine's drift (other tenants, frequency) hits them alike.
+    """
+    tracks: dict[str, Any] = {}
+    for kind in adapter.kinds:
+        track = tracks[kind] = adapter.make(kind, bypass=True)
+        await adapter.start(track, bypass=True)
+        await adapter.push(track, queued)
+        if kind == "mixing":
+            await adapter.push_background(track, background)
     calls = calls_per_period(adapter)
-    for _ in range(WARMUP * calls):
-        await adapter.recv(track)
-    start = time.perf_counter()
-    for _ in range(PERIODS * calls):
-        await adapter.recv(track)
-    elapsed = time.perf_counter() - start
-    adapter.close(track)
-    return elapsed / PERIODS * 1e6
+    for track in tracks.values():
+        for _ in range(WARMUP * calls):
+            await adapter.recv(track)
+    spent = dict.fromkeys(tracks, 0.0)
+    for _ in range(PERIODS // SLICE):
+        for kind, track in tracks.items():
+            start = time.perf_counter()
+            for _ in range(SLICE * calls):
+                await adapter.recv(track)
+            spent[kind] += time.perf_counter() - start
+    for track in tracks.values():
+        adapter.close(track)
+    return {kind: elapsed / (PERIODS // SLICE * SLICE) * 1e6 for kind, elapsed in spent.items()}
 
 
 # -- 3. pacing ----------------------------------------------------------------
@@ -384,23 +399,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "total ms": stats([p[0] for p in pairs]),
                     "longest loop block ms": stats([p[1] for p in pairs]),
                 }
-    # Every (track, kind, queued) once per round, rounds repeated: a ratio between two of
-    # them is taken run by run, so the machine's drift over the workload cancels out.
+    # Every (track, queued) once per round, its kinds interleaved, rounds repeated: a ratio
+    # between two of them is taken run by run, so the machine's drift cancels out.
     jobs = [
-        (f"{a.name} {kind}, {label} queued", partial(recv_us, a, kind, data, bg))
+        (a, label, partial(recv_us, a, data, bg))
         for a in live
         if a.frame_seconds is not None
-        for kind in a.kinds
         for label, data, bg in (("10 s", s10, bg10), ("60 s", s60, bg60))
     ]
-    runs: dict[str, list[float] | str] = {key: [] for key, _ in jobs}
+    runs: dict[str, list[float] | str] = {
+        f"{a.name} {kind}, {label} queued": [] for a, label, _ in jobs for kind in a.kinds
+    }
     for round_ in range(r if args.quick else max(r, RECV_ROUNDS)):
         say(f"recv: round {round_ + 1}")
-        for key, job in jobs:
-            done = runs[key]
-            if isinstance(done, list):
-                value = asyncio.run(guarded(job))
-                runs[key] = value if isinstance(value, str) else [*done, value]
+        for a, label, job in jobs:
+            keys = [f"{a.name} {kind}, {label} queued" for kind in a.kinds]
+            if isinstance(runs[keys[0]], str):
+                continue
+            value = asyncio.run(guarded(job))
+            for kind, key in zip(a.kinds, keys, strict=True):
+                done = runs[key]
+                assert isinstance(done, list)
+                runs[key] = value if isinstance(value, str) else [*done, value[kind]]
     for key, done in runs.items():
         report["recv"][key] = done if isinstance(done, str) else {**stats(done), "runs": done}
     paced = [a for a in live if a.frame_seconds is not None]
@@ -419,6 +439,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         report["pacing"][f"{a.name}: largest N with p99 < 10 ms"] = max(sustained, default=0)
     for a in paced:
+        if a.reference:
+            continue  # the floor never re-anchors: its burst would say nothing
         say(f"stall: {a.name}")
         report["stall"][a.name] = repeat(partial(stall_burst, a, s5), min(r, 3))
     for a in live:
@@ -501,6 +523,9 @@ def ratios(report: dict[str, Any]) -> dict[str, float]:
     b_n = pacing.get("aiortc silence: largest N with p99 < 10 ms")
     if a_n and b_n:
         out["pacing: largest N, agent_audio / aiortc silence"] = a_n / b_n
+    floor_n = pacing.get("pacing floor: largest N with p99 < 10 ms")
+    if a_n and floor_n:
+        out["pacing: largest N, agent_audio / pacing floor"] = a_n / floor_n
     return out
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quick_run_measures_every_workload_and_names_missing_peers(tmp_path: Path) -> None:
     out = tmp_path / "compare.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "compare.py"), "--quick", "--json", str(out)]
-    command += ["--only", "agent_audio", "aiortc silence", "videosdk-agents"]
+    command += ["--only", "agent_audio", "aiortc silence", "videosdk-agents", "pacing floor"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -42,6 +42,10 @@ def test_quick_run_measures_every_workload_and_names_missing_peers(tmp_path: Pat
     for n in (1, 20):
         pacing = report["pacing"][f"agent_audio, N={n}"]
         assert math.isfinite(pacing["p99 ms"]) and pacing["delivered / expected"] > 0.5
+    floor = report["pacing"]["pacing floor, N=20"]  # the reference: recv and pacing only
+    assert math.isfinite(floor["p99 ms"]) and floor["delivered / expected"] > 0.5
+    assert report["recv"]["pacing floor base, 10 s queued"]["median"] > 0
+    assert "pacing floor" not in report["stall"] and "pacing floor" not in report["memory"]
     assert report["stall"]["agent_audio"]["median"] == 1.0  # the grid re-anchors: one frame at once
     assert report["stall"]["aiortc silence"]["median"] > 5  # aiortc's own track catches up in a burst
     assert report["interrupt"]["agent_audio: to -60 dBFS ms"]["median"] <= 200 + 10  # the fade, one window
