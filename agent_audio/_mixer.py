@@ -199,10 +199,10 @@ class BackgroundMixer:
         attack_samples: samples per channel to go from 0 dB to ``duck_db``.
         release_samples: samples per channel to come back from ``duck_db`` to 0 dB.
         ahead_frames: frames of background rendered at once while nothing changes (0:
-            never). The default, 50 (1 s of 20 ms frames), took mixing ``recv()`` from
-            about 1.4-1.5x the base track's to about 1.3x in interleaved runs of
-            ``benchmarks/compare.py``'s recv workload, against 25; 100 gained nothing
-            more. Its buffers hold 6 bytes per sample (the float32 sum, its int16 copy).
+            never). The default, 50 (1 s of 20 ms frames), brought mixing ``recv()``
+            0.05-0.15 closer to the base track's (as a ratio) than 25, in interleaved
+            runs of ``benchmarks/compare.py``'s recv workload; 100 gained nothing more.
+            Its buffers hold 6 bytes per sample (the float32 sum and its int16 copy).
 
     Call :meth:`changed` after changing a layer's gain, stopping it, or adding a layer.
     """
