@@ -36,6 +36,7 @@ __all__ = ["BackgroundMixer", "ClipLayer", "Layer", "SmoothGain", "StreamLayer"]
 Block = npt.NDArray[np.int16]
 Floats = npt.NDArray[np.float32]
 Gains = npt.NDArray[np.float32]
+Wide = npt.NDArray[np.int32]
 
 
 class SmoothGain:
@@ -219,12 +220,13 @@ class BackgroundMixer:
         self._voice_active = False
         self._acc: Floats = np.zeros((0, 0), np.float32)
         self._tmp: Floats = np.zeros((0, 0), np.float32)
-        self._wide: npt.NDArray[np.int32] = np.zeros((0, 0), np.int32)
-        self._ahead: Floats | None = None  # rendered background (rounded when _ahead_frames is None)
-        self._ahead_frames: list[Block] | None = None  # the same as int16 frames, where it fits
-        self._ahead_peaks: list[float] = []  # abs peak of each rendered frame
-        self._ahead_index = 0  # frames of it played
-        self._ahead_stream: tuple[StreamLayer, list[Block]] | None = None  # stream samples it consumed
+        self._wide: Wide = np.zeros((0, 0), np.int32)
+        # Background rendered ahead, frames not yet played with the bound of each one's abs
+        # (the next frame last): int16 views of _bg16, or int32 when the layers together
+        # exceed s16 (then every frame is clipped in int32, as the float path would).
+        self._ready: list[tuple[Block | Wide, int]] = []
+        self._ready_stream: tuple[StreamLayer, list[Block]] | None = None  # stream samples it consumed
+        self._frame_n = 0  # samples per channel of each rendered frame
         self._bg: Floats = np.zeros((0, 0), np.float32)  # render buffers, reused
         self._bg_tmp: Floats = np.zeros((0, 0), np.float32)
         self._bg16: Block = np.zeros((0, 0), np.int16)
@@ -232,22 +234,23 @@ class BackgroundMixer:
 
     def changed(self) -> None:
         """Drop the background rendered ahead and rewind the layers to the playout position."""
-        ahead = self._ahead
-        if ahead is None:
+        ready = self._ready
+        if not ready:
             return
-        unused = len(ahead) // self.ahead_frames * (self.ahead_frames - self._ahead_index)
+        unused = len(ready) * self._frame_n
         for layer in self.layers:
             if isinstance(layer, ClipLayer) and len(layer.samples):
                 layer.position = (layer.position - unused) % len(layer.samples)
-        if self._ahead_stream is not None:
-            stream, consumed = self._ahead_stream
+        if self._ready_stream is not None:
+            stream, consumed = self._ready_stream
             for block in reversed(consumed):  # the last ``unused`` samples go back, in order
                 if unused <= 0:
                     break
                 k = min(unused, len(block))
                 stream.queue.push_back(0, block[len(block) - k :])
                 unused -= k
-        self._ahead, self._ahead_frames, self._ahead_index, self._ahead_stream = None, None, 0, None
+        ready.clear()
+        self._ready_stream = None
 
     def mix(self, voice: Block, voice_active: bool, voice_peak: int = UNKNOWN_PEAK) -> Block:
         """The voice block with every layer added: int16, same shape ``(n, channels)``.
@@ -267,26 +270,14 @@ class BackgroundMixer:
             full = self.attack_samples if voice_active else self.release_samples
             distance = abs(target - self.duck.value) / (1.0 - self.duck_gain) if self.duck_gain < 1.0 else 0.0
             self.duck.set(target, math.ceil(distance * full))
-        ahead = self._ahead
-        if ahead is None and self.ahead_frames > 1:
+        ready = self._ready
+        if not ready and self.ahead_frames > 1:
             self._render_ahead(len(voice), voice.shape[1])
-            ahead = self._ahead
-        if ahead is not None:  # the steady state: the background is already rendered
-            i = self._ahead_index
-            frames = self._ahead_frames
-            peak = self._ahead_peaks[i]
-            if i + 1 < self.ahead_frames:
-                self._ahead_index = i + 1
-            else:
-                self._ahead, self._ahead_frames, self._ahead_index, self._ahead_stream = None, None, 0, None
-            if frames is not None:
-                if voice_peak + peak <= 32767:
-                    return voice + frames[i]  # cannot overflow: bit-identical to the float path
-                return self._saturating_add(voice, frames[i])
-            n = len(voice)  # the background alone exceeds s16: sum in float32
-            acc = self._buffers(voice)[0]
-            np.add(ahead[i * n : (i + 1) * n], voice, out=acc)
-            return self._to_s16(acc)
+        if ready:  # the steady state: the background is already rendered
+            frame, peak = ready.pop()
+            if voice_peak + peak <= 32767:
+                return voice + frame  # cannot overflow: bit-identical to the float path
+            return self._saturating_add(voice, frame)
         n = len(voice)
         duck = self.duck.next(n)
         acc, tmp = self._buffers(voice)
@@ -340,53 +331,52 @@ class BackgroundMixer:
             self._bg16 = np.empty((total, channels), np.int16)
             self._bg16_frames = list(self._bg16.reshape(self.ahead_frames, n, channels))
         bg = self._bg
-        filled = 0  # bg[:filled] holds the sum so far; the first layer writes, the others add
+        first = True  # the first layer writes bg, the others add onto it
         consumed: list[Block] = []
         bound = 0.0  # of abs(bg) before rounding: the layers' peaks under their gains
         for layer in self.layers:
-            pieces = layer.pieces(total)
+            pieces = layer.pieces(total)  # all ``total`` samples: loops wrap, the stream holds enough
             if not pieces:
                 continue
             if layer is stream:
                 consumed = pieces
+            # One multiply per layer: numpy's per-call cost (its casting iterator) outweighs
+            # the copy once a layer comes in more than one piece (a looped short clip, or a
+            # stream pushed in 100 ms chunks, ten per render).
+            block = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
             gain = np.float32(layer.gain.value * (self.duck.value if layer.ducked else 1.0))
             bound += layer.read_peak * float(gain)
-            pos = 0
-            for block in pieces:
-                end = pos + len(block)
-                if pos >= filled:  # nothing under it yet: written in place
-                    np.multiply(block, gain, out=bg[pos:end])
-                else:
-                    tmp = self._sum_buffer(bg)
-                    np.multiply(block, gain, out=tmp[pos:end])
-                    if end <= filled:
-                        np.add(bg[pos:end], tmp[pos:end], out=bg[pos:end])
-                    else:  # first-layer samples end inside this block
-                        np.add(bg[pos:filled], tmp[pos:filled], out=bg[pos:filled])
-                        bg[filled:end] = tmp[filled:end]
-                pos = end
-            filled = max(filled, pos)
-        if filled < total:
-            bg[filled:] = 0.0
+            end = len(block)
+            if first:
+                np.multiply(block, gain, out=bg[:end])
+                if end < total:
+                    bg[end:] = 0.0
+                first = False
+            else:
+                tmp = self._sum_buffer(bg)[:end]
+                np.multiply(block, gain, out=tmp)
+                np.add(bg[:end], tmp, out=bg[:end])
+        if first:
+            bg.fill(0.0)
         # Rounding the sum moves it by at most 0.5, float32 products by far less than 1.
         peak = math.floor(bound) + 2
+        frames: list[Block] | list[Wide] = self._bg16_frames
         if peak <= 32767:  # the common case: rounded straight to s16, one pass
             np.rint(bg, out=self._bg16, casting="unsafe")
-            self._ahead_peaks = [peak] * self.ahead_frames
-            self._ahead_frames = self._bg16_frames
+            peaks = [peak] * self.ahead_frames
         else:  # the bound is loose (or unknown): take the exact peaks of each frame
             np.rint(bg, out=bg)
-            frames = bg.reshape(self.ahead_frames, -1)
-            tops = np.maximum.reduce(frames, axis=1)
-            bottoms = np.minimum.reduce(frames, axis=1)
-            self._ahead_peaks = np.maximum(tops, -bottoms).astype(np.int64).tolist()
-            if max(self._ahead_peaks) <= 32767:
+            per_frame = bg.reshape(self.ahead_frames, -1)
+            tops = np.maximum.reduce(per_frame, axis=1)
+            bottoms = np.minimum.reduce(per_frame, axis=1)
+            peaks = np.maximum(tops, -bottoms).astype(np.int64).tolist()
+            if max(peaks) <= 32767:
                 np.copyto(self._bg16, bg, casting="unsafe")
-                self._ahead_frames = self._bg16_frames
-            else:
-                self._ahead_frames = None  # the float path: adds ``bg``, rounded, per frame
-        self._ahead, self._ahead_index = bg, 0
-        self._ahead_stream = (stream, consumed) if stream is not None and consumed else None
+            else:  # the background alone exceeds s16: kept in int32, every frame clipped
+                frames = list(bg.astype(np.int32).reshape(self.ahead_frames, n, channels))
+        self._ready.extend(zip(reversed(frames), reversed(peaks), strict=True))
+        self._frame_n = n
+        self._ready_stream = (stream, consumed) if stream is not None and consumed else None
 
     def _sum_buffer(self, bg: Floats) -> Floats:
         """The scratch buffer of :meth:`_render_ahead` for a layer added onto another (bg's shape)."""
@@ -400,7 +390,7 @@ class BackgroundMixer:
             self._tmp = np.empty(voice.shape, np.float32)
         return self._acc, self._tmp
 
-    def _saturating_add(self, voice: Block, background: Block) -> Block:
+    def _saturating_add(self, voice: Block, background: Block | Wide) -> Block:
         """``voice + background`` clipped to s16, summed in int32: the float path's result, at half its cost."""
         wide = self._wide
         if wide.shape != voice.shape:

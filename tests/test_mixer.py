@@ -89,6 +89,27 @@ def test_loud_voice_over_loud_background_clips_instead_of_wrapping() -> None:
     assert np.array_equal(loud, np.full((N, 1), 30000, np.int16))  # the voice block is not modified
 
 
+@pytest.mark.parametrize("ahead", [0, 50])
+def test_a_background_louder_than_s16_alone_is_summed_before_clipping(ahead: int) -> None:
+    mixer = BackgroundMixer(duck_db=0.0, attack_samples=0, release_samples=0, ahead_frames=ahead)
+    mixer.layers.append(ClipLayer(np.full((N, 1), 30000, np.int16), loop=True, volume=2.0, ducked=True))
+    quiet = np.full((N, 1), -30000, np.int16)  # 60000 - 30000: in range only if summed before clipping
+    outs = [mixer.mix(quiet if i % 2 else -quiet, voice_active=True, voice_peak=30000) for i in range(60)]
+    assert all(np.all(out == (30000 if i % 2 else 32767)) for i, out in enumerate(outs))
+
+
+def test_layers_loud_at_different_times_still_take_the_int16_add() -> None:
+    half = np.zeros((25 * N, 1), np.int16)
+    first, second = half.copy(), half.copy()
+    first[: 12 * N], second[12 * N :] = 20000, 20000  # the peaks' bound (40000) exceeds s16, their sum never does
+    mixer = BackgroundMixer(duck_db=0.0, attack_samples=0, release_samples=0, ahead_frames=50)
+    for clip in (first, second):
+        mixer.layers.append(ClipLayer(clip, loop=True, volume=1.0, ducked=True))
+    voice = np.full((N, 1), 10000, np.int16)
+    outs = [mixer.mix(voice, voice_active=True, voice_peak=10000) for _ in range(60)]
+    assert all(np.all(out == 30000) for out in outs)
+
+
 def test_stream_layer_plays_queued_audio_then_silence() -> None:
     mixer = BackgroundMixer(duck_db=0.0, attack_samples=0, release_samples=0)
     stream = StreamLayer(volume=0.5, ducked=True)
@@ -112,7 +133,7 @@ def test_stop_fades_out_then_reports_finished() -> None:
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("frames"), st.integers(1, 60), st.booleans()),
-        st.tuples(st.just("volume"), st.sampled_from([0.0, 0.3, 1.0, 1.5])),
+        st.tuples(st.just("volume"), st.sampled_from([0.0, 0.3, 1.0, 1.5, 5.0])),  # 5.0: beyond s16 alone
         st.tuples(st.just("sound"), st.integers(10, 3000)),
         st.tuples(st.just("stop"), st.integers(0, 3)),
         st.tuples(st.just("stream"), st.integers(100, 40000)),
