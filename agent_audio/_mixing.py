@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,22 @@ def _check_volume(volume: object) -> float:
     if isinstance(volume, bool) or not isinstance(volume, (int, float)) or not math.isfinite(volume) or volume < 0:
         raise InvalidAudioError(f"expected volume as a linear gain >= 0 (1.0 = unchanged), got {volume!r}")
     return float(volume)
+
+
+def _next_hook(cls: type[AgentAudioTrack]) -> Callable[[AgentAudioTrack, Block], Block] | None:
+    """The ``_process_output`` that ``super()`` reaches from :class:`MixingAgentAudioTrack` in ``cls``.
+
+    None when that is the base's, which returns the block unchanged: resolving it once per
+    track instead of calling ``super()`` per frame takes about 1,000 instructions (a tenth of
+    what mixing adds) off every frame. A class placed between the two in ``cls``'s MRO
+    keeps its hook called.
+    """
+    mro = cls.__mro__
+    for klass in mro[mro.index(MixingAgentAudioTrack) + 1 :]:
+        hook = vars(klass).get("_process_output")
+        if hook is not None:
+            return None if klass is AgentAudioTrack else cast(Callable[[AgentAudioTrack, Block], Block], hook)
+    return None
 
 
 class SoundHandle:
@@ -111,6 +128,7 @@ class MixingAgentAudioTrack(AgentAudioTrack):
         self, *, duck: float = -10.0, duck_attack: float = 0.03, duck_release: float = 0.09, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
+        self._after_mix = _next_hook(type(self))
         if not isinstance(duck, (int, float)) or not math.isfinite(duck) or duck > 0:
             raise InvalidAudioError(f"expected duck <= 0 dB, got {duck!r}")
         for name, value in (("duck_attack", duck_attack), ("duck_release", duck_release)):
@@ -264,4 +282,5 @@ class MixingAgentAudioTrack(AgentAudioTrack):
                     if handle is not None:
                         handle._done.set()
                 mixer.finished.clear()
-        return super()._process_output(voice)
+        after = self._after_mix  # super()._process_output, resolved once (see _next_hook)
+        return voice if after is None else after(self, voice)

@@ -150,3 +150,21 @@ async def test_a_subclass_that_amplifies_the_voice_still_clips_instead_of_wrappi
     out = await receive(track, 40)
     assert np.all(out[-N:] == 32767)  # 30000 + 5000 saturates; never wraps negative
     track.stop()
+
+
+async def test_a_hook_between_mixing_and_the_base_in_the_mro_still_runs() -> None:
+    """The next ``_process_output`` is resolved once per track; a mixin placed after mixing keeps running."""
+
+    class Halve(AgentAudioTrack):
+        def _process_output(self, voice: np.ndarray) -> np.ndarray:
+            return super()._process_output(voice // 2)
+
+    class Track(MixingAgentAudioTrack, Halve):
+        pass
+
+    track = Track(duck=0.0, clock=ManualClock())
+    track.set_background(np.full(N, 4000, np.int16))
+    await track.push(np.full(40 * N, 10000, np.int16))
+    out = await receive(track, 40)
+    assert np.all(out[-N:] == 7000)  # (10000 + 4000) // 2: mixed first, then halved
+    track.stop()
