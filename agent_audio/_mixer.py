@@ -169,8 +169,8 @@ class ClipLayer(Layer):
 class StreamLayer(Layer):
     """Background audio pushed in real time (``push_background``): a FIFO, silence when dry.
 
-    Call the mixer's ``changed()`` before appending to an empty stream: background
-    rendered ahead counted it as silence.
+    Call the mixer's ``refilling()`` before appending to an empty stream: background
+    rendered ahead may have counted it as silence.
     """
 
     def __init__(self, *, volume: float, ducked: bool) -> None:
@@ -252,6 +252,16 @@ class BackgroundMixer:
         ready.clear()
         self._ready_stream = None
 
+    def refilling(self, stream: StreamLayer) -> None:
+        """Call before appending to ``stream`` while it is empty.
+
+        Background rendered while the stream was empty counted it as silence, and is
+        dropped (:meth:`changed`). Background rendered from the stream's own samples
+        ends where they did, so what is appended plays right after it: kept.
+        """
+        if self._ready and (self._ready_stream is None or self._ready_stream[0] is not stream):
+            self.changed()
+
     def mix(self, voice: Block, voice_active: bool, voice_peak: int = UNKNOWN_PEAK) -> Block:
         """The voice block with every layer added: int16, same shape ``(n, channels)``.
 
@@ -311,10 +321,15 @@ class BackgroundMixer:
         return self._to_s16(acc)
 
     def _render_ahead(self, n: int, channels: int) -> None:
-        """Render ``ahead_frames`` frames of background at once, if nothing can change meanwhile."""
+        """Render up to ``ahead_frames`` frames of background at once, if nothing can change meanwhile.
+
+        A streamed background is rendered as far as it is queued (whole frames, at least
+        two): a producer that keeps only a few frames ahead still gets blocks, not the
+        per-frame path.
+        """
         if not self.layers or not self.duck.steady:
             return
-        total = n * self.ahead_frames
+        count = self.ahead_frames
         stream: StreamLayer | None = None
         for layer in self.layers:
             if not layer.gain.steady or layer._stopping or layer.finished:
@@ -322,15 +337,19 @@ class BackgroundMixer:
             if isinstance(layer, ClipLayer) and not layer.loop:
                 return  # a one-shot: its handle must resolve when it is heard, not rendered
             if isinstance(layer, StreamLayer) and len(layer.queue):  # an empty stream adds silence
-                if len(layer.queue) < total or stream is not None:
+                if stream is not None:
                     return
                 stream = layer
-        if self._bg.shape != (total, channels):
-            self._bg = np.empty((total, channels), np.float32)
+                count = min(count, len(layer.queue) // n)
+        if count < 2:
+            return
+        total = n * count
+        if self._bg.shape != (n * self.ahead_frames, channels):
+            self._bg = np.empty((n * self.ahead_frames, channels), np.float32)
             self._bg_tmp = np.zeros((0, 0), np.float32)  # made when a second layer needs it
-            self._bg16 = np.empty((total, channels), np.int16)
+            self._bg16 = np.empty((n * self.ahead_frames, channels), np.int16)
             self._bg16_frames = list(self._bg16.reshape(self.ahead_frames, n, channels))
-        bg = self._bg
+        bg = self._bg[:total]
         first = True  # the first layer writes bg, the others add onto it
         consumed: list[Block] = []
         bound = 0.0  # of abs(bg) before rounding: the layers' peaks under their gains
@@ -353,35 +372,35 @@ class BackgroundMixer:
                     bg[end:] = 0.0
                 first = False
             else:
-                tmp = self._sum_buffer(bg)[:end]
+                tmp = self._sum_buffer()[:end]
                 np.multiply(block, gain, out=tmp)
                 np.add(bg[:end], tmp, out=bg[:end])
         if first:
             bg.fill(0.0)
         # Rounding the sum moves it by at most 0.5, float32 products by far less than 1.
         peak = math.floor(bound) + 2
-        frames: list[Block] | list[Wide] = self._bg16_frames
+        frames: list[Block] | list[Wide] = self._bg16_frames[:count]
         if peak <= 32767:  # the common case: rounded straight to s16, one pass
-            np.rint(bg, out=self._bg16, casting="unsafe")
-            peaks = [peak] * self.ahead_frames
+            np.rint(bg, out=self._bg16[:total], casting="unsafe")
+            peaks = [peak] * count
         else:  # the bound is loose (or unknown): take the exact peaks of each frame
             np.rint(bg, out=bg)
-            per_frame = bg.reshape(self.ahead_frames, -1)
+            per_frame = bg.reshape(count, -1)
             tops = np.maximum.reduce(per_frame, axis=1)
             bottoms = np.minimum.reduce(per_frame, axis=1)
             peaks = np.maximum(tops, -bottoms).astype(np.int64).tolist()
             if max(peaks) <= 32767:
-                np.copyto(self._bg16, bg, casting="unsafe")
+                np.copyto(self._bg16[:total], bg, casting="unsafe")
             else:  # the background alone exceeds s16: kept in int32, every frame clipped
-                frames = list(bg.astype(np.int32).reshape(self.ahead_frames, n, channels))
+                frames = list(bg.astype(np.int32).reshape(count, n, channels))
         self._ready.extend(zip(reversed(frames), reversed(peaks), strict=True))
         self._frame_n = n
         self._ready_stream = (stream, consumed) if stream is not None and consumed else None
 
-    def _sum_buffer(self, bg: Floats) -> Floats:
-        """The scratch buffer of :meth:`_render_ahead` for a layer added onto another (bg's shape)."""
-        if self._bg_tmp.shape != bg.shape:
-            self._bg_tmp = np.empty(bg.shape, np.float32)
+    def _sum_buffer(self) -> Floats:
+        """The scratch buffer of :meth:`_render_ahead` for a layer added onto another (``_bg``'s shape)."""
+        if self._bg_tmp.shape != self._bg.shape:
+            self._bg_tmp = np.empty(self._bg.shape, np.float32)
         return self._bg_tmp
 
     def _buffers(self, voice: Block) -> tuple[Floats, Floats]:

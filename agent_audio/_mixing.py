@@ -217,7 +217,7 @@ class MixingAgentAudioTrack(AgentAudioTrack):
             big = prepared.source_samples > step
             for block in self._stream_normalizer.convert(prepared, slice_samples=step):
                 if not len(self._stream.queue):
-                    self._mixer.changed()  # background rendered ahead took the dry stream for silence
+                    self._mixer.refilling(self._stream)
                 self._stream.append(block)
                 if big:
                     await asyncio.sleep(0)

@@ -137,6 +137,7 @@ OPS = st.lists(
         st.tuples(st.just("sound"), st.integers(10, 3000)),
         st.tuples(st.just("stop"), st.integers(0, 3)),
         st.tuples(st.just("stream"), st.integers(100, 40000)),
+        st.tuples(st.just("stream"), st.integers(100, 3000)),  # a producer a few frames ahead
     ),
     max_size=25,
 )
@@ -153,6 +154,13 @@ def _apply(mixer: BackgroundMixer, op: tuple[object, ...], rng: np.random.Genera
             peak = max(int(voice.max()), -int(voice.min()))
             out.append(mixer.mix(voice, voice_active=active, voice_peak=peak + int(rng.integers(0, 3))))
         return
+    if kind == "stream":  # as push_background does: no rewind unless the stream ran dry
+        stream = mixer.layers[1]
+        assert isinstance(stream, StreamLayer)
+        if not len(stream.queue):
+            mixer.refilling(stream)
+        stream.append(ramp_signal(int(op[1]), start=9))  # type: ignore[call-overload]
+        return
     mixer.changed()
     if kind == "volume":
         mixer.layers[0].gain.set(float(op[1]), 480)  # type: ignore[arg-type]
@@ -160,10 +168,6 @@ def _apply(mixer: BackgroundMixer, op: tuple[object, ...], rng: np.random.Genera
         mixer.layers.append(ClipLayer(ramp_signal(int(op[1])), loop=False, volume=0.7, ducked=False))  # type: ignore[call-overload]
     elif kind == "stop" and len(mixer.layers) > int(op[1]) + 2:  # type: ignore[call-overload]
         mixer.layers[int(op[1]) + 2].stop(960)  # type: ignore[call-overload]
-    elif kind == "stream":
-        stream = mixer.layers[1]
-        assert isinstance(stream, StreamLayer)
-        stream.append(ramp_signal(int(op[1]), start=9))  # type: ignore[call-overload]
 
 
 @settings(max_examples=60, deadline=None)
@@ -174,7 +178,7 @@ def test_rendering_ahead_is_sample_identical_to_mixing_frame_by_frame(ops: list[
         mixer = BackgroundMixer(duck_db=-10.0, attack_samples=1440, release_samples=4320, ahead_frames=ahead)
         mixer.layers.append(ClipLayer(ramp_signal(7000, start=3), loop=True, volume=0.8, ducked=True))
         stream = StreamLayer(volume=0.5, ducked=True)
-        stream.append(ramp_signal(60000, start=5))
+        stream.append(ramp_signal(20000, start=5))
         mixer.layers.append(stream)
         rng = np.random.default_rng(seed)
         out: list[np.ndarray] = []
