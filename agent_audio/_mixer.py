@@ -11,15 +11,15 @@ queued) and numpy converts them while multiplying by the gain (in float32, as be
 in interleaved runs of ``benchmarks/compare.py``'s recv workload, reading half the
 bytes outweighed float32's cheaper multiply by a few percent of a mixing frame.
 
-While nothing changes (every gain steady, beds looping, the stream queued far enough
-ahead, no one-shot playing), the background is rendered ahead in blocks of
-``ahead_frames`` frames, so a frame costs one add instead of a few numpy calls per
-layer. Any change (ducking, a volume, a layer added or stopped) rewinds the layers to
-the playout position and drops the rendered block: the output is identical sample for
-sample either way. The cost per frame does not depend on how long a clip or how much
-streamed background is queued. When the layers' peaks (known from their samples) under
-their gains and the voice's peak bound cannot overflow s16 together, the frame is one
-int16 add; otherwise the sum is clipped in int32.
+While nothing changes (every gain steady, beds looping, no one-shot playing), the
+background is rendered ahead in blocks of ``ahead_frames`` frames (a streamed
+background: as many whole frames as are queued, if at least two), so a frame costs one
+add instead of a few numpy calls per layer. Any change (ducking, a volume, a layer added
+or stopped) rewinds the layers to the playout position and drops the rendered block: the
+output is identical sample for sample either way. The cost per frame does not depend on
+how long a clip or how much streamed background is queued. When the layers' peaks (known
+from their samples) under their gains and the voice's peak bound cannot overflow s16
+together, the frame is one int16 add; otherwise the sum is clipped in int32.
 """
 
 from __future__ import annotations
