@@ -5,13 +5,15 @@ of the agent's reply the listener heard, pauses and resumes for false
 interruptions, and fades out on real ones.
 """
 
+from ._background import ClipLoad, SoundHandle
 from ._clock import Clock, MonotonicClock
 from ._encoded import EncodedStream
-from ._errors import AgentAudioError, InvalidAudioError, TrackClosedError, TurnClosedError
+from ._errors import AgentAudioError, InvalidAudioError, InvalidStateError, TrackClosedError, TurnClosedError
 from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
-from ._mixing import MixingAgentAudioTrack, SoundHandle
+from ._mixing import MixingAgentAudioTrack
 from ._recorder import Recorder
 from ._sinks import AudioSink, AvatarSink
+from ._stages import OutputFrame, OutputStage, VoiceTap
 from ._stats import TrackMetrics, TurnStats
 from ._tee import TeeAgentAudioTrack, TeeMixingAgentAudioTrack, TeeTrackMetrics
 from ._track import AgentAudioTrack
@@ -22,12 +24,16 @@ __all__ = [
     "AgentAudioTrack",
     "AudioSink",
     "AvatarSink",
+    "ClipLoad",
     "Clock",
     "EncodedStream",
     "Interrupted",
     "InvalidAudioError",
+    "InvalidStateError",
     "MixingAgentAudioTrack",
     "MonotonicClock",
+    "OutputFrame",
+    "OutputStage",
     "Paused",
     "PlayoutStarted",
     "Recorder",
@@ -43,4 +49,5 @@ __all__ = [
     "TurnFinished",
     "TurnStats",
     "Underrun",
+    "VoiceTap",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import av
@@ -34,7 +34,10 @@ def load_clip(source: ClipSource, fmt: AudioFormat, *, sample_rate: int | None =
 
     Raises:
         FileNotFoundError: a path that does not exist.
-        InvalidAudioError: malformed input, a file without audio, or an empty clip.
+        PermissionError: a file that cannot be read.
+        InvalidAudioError: a directory, an empty file, a file PyAV cannot decode (the
+            message names the path and FFmpeg's reason), a file without audio,
+            malformed bytes or array input, or an empty clip.
     """
     norm = InputNormalizer(fmt)
     blocks: list[Block] = []
@@ -44,14 +47,7 @@ def load_clip(source: ClipSource, fmt: AudioFormat, *, sample_rate: int | None =
         blocks.extend(norm.convert(prepared, slice_samples=max(1, prepared.source_samples)))
 
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"expected an audio file, got no file at {path}")
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise InvalidAudioError(f"expected an audio stream in {path}, got none")
-            for frame in container.decode(audio=0):
-                add(frame, None)
+        _decode_file(Path(source), add)
     elif isinstance(source, (bytes, bytearray, memoryview, np.ndarray, av.AudioFrame)):
         add(source, sample_rate)
     elif isinstance(source, Iterable):
@@ -65,3 +61,24 @@ def load_clip(source: ClipSource, fmt: AudioFormat, *, sample_rate: int | None =
     if not blocks or not sum(len(b) for b in blocks):
         raise InvalidAudioError("expected a clip with at least one sample, got an empty one")
     return np.ascontiguousarray(np.concatenate(blocks))
+
+
+def _decode_file(path: Path, add: Callable[[object, int | None], None]) -> None:
+    """Decode every audio frame of the file at ``path`` into ``add``; errors name the path."""
+    if not path.exists():
+        raise FileNotFoundError(f"expected an audio file, got no file at {path}")
+    if path.is_dir():
+        raise InvalidAudioError(f"expected an audio file, got a directory: {path}")
+    if path.stat().st_size == 0:
+        raise InvalidAudioError(f"expected an audio file, got an empty file (0 bytes): {path}")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise InvalidAudioError(f"expected an audio stream in {path}, got none")
+            for frame in container.decode(audio=0):
+                add(frame, None)
+    except av.FFmpegError as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, IsADirectoryError):
+            raise  # PermissionError and the like: a clear builtin already (PyAV's subclasses it)
+        reason = exc.strerror or str(exc)
+        raise InvalidAudioError(f"expected an audio file PyAV can decode, got {path}: {reason}") from None

@@ -11,6 +11,12 @@ WAV is not demuxed by FFmpeg here: its demuxer reads about 64 KB ahead of the fi
 packet on a non-seekable input (its S/PDIF probe), over a second of speech. The header
 is read with the standard library's :mod:`wave` instead (:class:`WavHeader`), and the
 PCM behind it, like raw ``pcm_s16le``, is resampled on the worker thread as it arrives.
+
+Backpressure: the decoder reports, through its ``caught_up`` callback, each time it has
+read every byte fed so far and delivered what they decoded to. A caller bounding its
+queue in decoded seconds waits for that before checking for room and feeding the next
+chunk, so encoded bytes never pile up undecoded behind the check (see
+:class:`StreamDecoder`).
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ._errors import InvalidAudioError
-from ._format import LAYOUTS, AudioFormat
+from ._format import LAYOUTS, AudioFormat, check_channels, check_sample_rate
+from ._resample import FormatFollower
 
-__all__ = ["DEMUXERS", "FORMATS", "MAX_RESYNC", "StreamDecoder", "WavHeader"]
+__all__ = ["DEMUXERS", "FORMATS", "MAX_RESYNC", "StreamDecoder", "WavHeader", "check_format"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +70,39 @@ _LOST_TAIL = 8192
 Block = npt.NDArray[np.int16]
 
 
+def check_format(format: object, sample_rate: object = None, channels: object = None) -> str:
+    """Validate the arguments of an encoded stream; nothing else happens.
+
+    Args:
+        format: a name in :data:`FORMATS`.
+        sample_rate: Hz; required for ``"pcm_s16le"`` (8000 to 192000), refused for
+            the other formats (their streams carry it).
+        channels: 1 to 8 for ``"pcm_s16le"`` (default: the track's), refused for the
+            other formats.
+
+    Returns:
+        FFmpeg's demuxer name for ``format`` (what :class:`StreamDecoder` takes).
+
+    Raises:
+        InvalidAudioError: an unknown format, or a rate or channel count missing,
+            out of range or given where the stream carries its own.
+    """
+    if not isinstance(format, str) or format not in DEMUXERS:
+        raise InvalidAudioError(f"expected format in {list(FORMATS)}, got {format!r}")
+    if format == "pcm_s16le":
+        if sample_rate is None:
+            raise InvalidAudioError('expected sample_rate for format "pcm_s16le", got None')
+        check_sample_rate(sample_rate)
+        if channels is not None:
+            check_channels(channels)
+    elif sample_rate is not None or channels is not None:
+        raise InvalidAudioError(
+            f"expected no sample_rate/channels for {format!r} (the stream carries them), "
+            f"got sample_rate={sample_rate!r}, channels={channels!r}"
+        )
+    return DEMUXERS[format]
+
+
 class _Pipe:
     """Bytes in from the loop, out to FFmpeg: ``read`` blocks until data, end or abort.
 
@@ -70,12 +110,14 @@ class _Pipe:
     thread boundary), so a push never waits for the decoder.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, waiting: Callable[[int], None] | None) -> None:
         self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._buffer = b""
         self._eof = False
+        self._waiting = waiting
         self.aborted = False
         self.consumed = 0
+        """Bytes handed to the reader so far (written by the reader's thread only)."""
 
     def feed(self, chunk: bytes) -> None:
         self._chunks.put(chunk)
@@ -88,7 +130,10 @@ class _Pipe:
         self._chunks.put(None)
 
     def read(self, size: int = -1) -> bytes:
-        if not self._buffer and not self._eof:
+        if not self._buffer and not self._eof and not self._take(block=False) and not self._eof:
+            # About to wait: everything read so far was decoded and delivered.
+            if self._waiting is not None and not self.aborted:
+                self._waiting(self.consumed)
             self._take(block=True)
         while not self._eof and (size < 0 or len(self._buffer) < size) and self._take(block=False):
             pass
@@ -122,6 +167,24 @@ class StreamDecoder:
         deliver: called on the worker thread with each list of decoded blocks, in order.
         finished: called on the worker thread once, last, with the count of corrupt
             packets skipped, after the stream's tail was delivered (or after an abort).
+        pcm_rate: source rate in Hz of ``"pcm_s16le"`` (required for it, else ignored).
+        pcm_channels: source channel count of ``"pcm_s16le"``; default ``out.channels``.
+        caught_up: called on the worker thread with :attr:`fed_bytes`' value at that
+            moment each time the decoder has read every byte fed so far and has called
+            ``deliver`` for what they decoded to (all but the codec's and the
+            resampler's delay, a few milliseconds), just before it waits for more.
+            Not called after :meth:`close` or :meth:`abort`: ``finished`` follows.
+
+    Raises:
+        InvalidAudioError: ``demuxer`` is not a value of :data:`DEMUXERS`, or
+            ``pcm_rate``/``pcm_channels`` are missing or out of range; raised before
+            any thread starts.
+
+    Backpressure: a caller that bounds its queue in decoded seconds (``max_queued``)
+    passes ``caught_up``, and before each :meth:`feed` waits until the last value it
+    received equals :attr:`fed_bytes` (or ``finished`` was called), then checks for
+    room, then feeds at most a few KB. What is fed but not decoded is then never more
+    than one chunk, so the queue overshoots its bound by at most one chunk's audio.
 
     :meth:`feed`, :meth:`close` and :meth:`abort` are thread-safe and never block on
     decoding. A corrupt packet is skipped and counted; when the demuxer loses sync it
@@ -140,21 +203,35 @@ class StreamDecoder:
         *,
         pcm_rate: int | None = None,
         pcm_channels: int | None = None,
+        caught_up: Callable[[int], None] | None = None,
     ) -> None:
+        if demuxer not in DEMUXERS.values():
+            raise InvalidAudioError(f"expected a demuxer in {sorted(set(DEMUXERS.values()))}, got {demuxer!r}")
+        if demuxer == "pcm_s16le":
+            check_format(demuxer, pcm_rate, pcm_channels)
         self._demuxer = demuxer
         self._pcm_rate = pcm_rate
         self._pcm_channels = pcm_channels if pcm_channels is not None else out.channels
         self._out = out
         self._deliver = deliver
         self._finished = finished
-        self._pipe = _Pipe()
+        self._pipe = _Pipe(caught_up)
         self._errors = 0
+        self.fed_bytes = 0
+        """Bytes taken by :meth:`feed` so far (written by the feeding thread only)."""
         self._thread = threading.Thread(target=self._run, name=f"agent_audio-decode-{demuxer}", daemon=True)
         self._thread.start()
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes fed that the worker has not read yet (a snapshot; safe from any thread)."""
+        return self.fed_bytes - self._pipe.consumed
+
     def feed(self, chunk: bytes) -> None:
-        """Append encoded bytes (any split point)."""
-        self._pipe.feed(chunk)
+        """Append encoded bytes (any split point). Call from one thread (the feeding one)."""
+        if chunk:
+            self.fed_bytes += len(chunk)
+            self._pipe.feed(chunk)
 
     def close(self) -> None:
         """End of stream: decode what is left, flush the decoder and resampler, then finish."""
@@ -189,7 +266,7 @@ class StreamDecoder:
                 self._error(InvalidAudioError(f"expected an audio stream in the {self._demuxer} data, got none"))
                 return
             stream = container.streams.audio[0]
-            resampler = self._resampler()
+            resampler = FormatFollower(self._out)
             pipe = self._pipe
             misses, last_packet_at = 0, pipe.consumed
             while not pipe.aborted:
@@ -204,7 +281,7 @@ class StreamDecoder:
                         except av.FFmpegError as exc:
                             self._error(exc)
                             continue
-                        blocks = self._convert(resampler, frames)
+                        blocks = resampler.convert(frames)
                         if blocks:
                             self._deliver(blocks)
                     break
@@ -217,7 +294,7 @@ class StreamDecoder:
             if lost > _LOST_TAIL and not pipe.aborted:
                 self._error(InvalidAudioError(f"expected {self._demuxer} packets, got {lost} bytes that gave none"))
             if not pipe.aborted:
-                tail = [self._block(f) for f in resampler.resample(None)]
+                tail = resampler.flush()
                 if tail:
                     self._deliver(tail)
 
@@ -225,7 +302,7 @@ class StreamDecoder:
         """WAV (header first) or raw s16le: carry partial samples, resample to the track format."""
         header = WavHeader(bytearray()) if self._demuxer == "wav" else None
         rate, channels = self._pcm_rate, self._pcm_channels
-        resampler = self._resampler()
+        resampler = FormatFollower(self._out)
         carry = b""
         while chunk := self._pipe.read():
             if header is not None and not header.done:
@@ -244,28 +321,13 @@ class StreamDecoder:
             samples = np.frombuffer(data[:usable], "<i2").reshape(1, -1)
             frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=LAYOUTS[channels])
             frame.sample_rate = rate
-            blocks = self._convert(resampler, [frame])
+            blocks = resampler.convert([frame])
             if blocks:
                 self._deliver(blocks)
         if not self._pipe.aborted:
-            tail = [self._block(f) for f in resampler.resample(None)]
+            tail = resampler.flush()
             if tail:
                 self._deliver(tail)
-
-    def _resampler(self) -> av.AudioResampler:
-        out = self._out
-        return av.AudioResampler(format="s16", layout=out.layout, rate=out.sample_rate)
-
-    def _convert(self, resampler: av.AudioResampler, frames: list[av.AudioFrame]) -> list[Block]:
-        blocks: list[Block] = []
-        for frame in frames:
-            frame.pts = None  # a skipped packet leaves a gap in pts; the resampler need not know
-            blocks.extend(self._block(f) for f in resampler.resample(frame))
-        return blocks
-
-    def _block(self, frame: av.AudioFrame) -> Block:
-        block: Block = frame.to_ndarray().reshape(-1, self._out.channels).copy()
-        return block
 
     def _error(self, exc: BaseException) -> None:
         self._errors += 1
@@ -317,6 +379,8 @@ class WavHeader:
             return b""  # the header is not complete yet
         if width != 2:
             raise InvalidAudioError(f"expected 16-bit PCM WAV, got {8 * width}-bit samples")
+        check_sample_rate(rate, what="a WAV sample rate")
+        check_channels(channels, what="a WAV channel count")
         # wave stops right after the ``data`` chunk's 8-byte header: the PCM starts there.
         self.done, self.sample_rate, self.channels = True, rate, channels
         self.data_offset = source.tell()

@@ -4,18 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ._decode import DEMUXERS, FORMATS, StreamDecoder
+from ._decode import StreamDecoder, check_format
 from ._errors import InvalidAudioError, TurnClosedError
-from ._format import check_channels, check_sample_rate
+from ._format import AudioFormat
 
 if TYPE_CHECKING:
     from ._decode import Block
-    from ._track import AgentAudioTrack
     from ._turn import Turn
 
-__all__ = ["EncodedStream"]
+__all__ = ["BOUNDED_PIECE", "EncodedStream", "StreamTarget"]
+
+#: Bytes fed to the decoder at a time when the track bounds its queue (``max_queued``):
+#: each piece waits until the decoder has caught up with the last one and there is room,
+#: so decoded-but-not-queued audio stays within a piece (about 30 ms of 128 kbps MP3).
+BOUNDED_PIECE = 512
+
+
+class StreamTarget(Protocol):
+    """Where a stream's decoded audio goes (the track's intake, for one turn)."""
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the turn was interrupted (its audio is dropped)."""
+        ...
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the track bounds its queue (``max_queued``): feed in pieces, waiting for room."""
+        ...
+
+    def check_live(self) -> None:
+        """Raise ``TrackClosedError`` once the track was stopped."""
+        ...
+
+    async def wait_for_room(self) -> None:
+        """Backpressure: wait while the track holds more than ``max_queued``."""
+        ...
+
+    def enqueue(self, block: Block) -> None:
+        """Queue decoded int16 samples ``(n, channels)`` at the track format for the turn."""
+        ...
+
+    def closed(self, stream: EncodedStream, errors: int) -> None:
+        """Every decoded sample was queued (or dropped); ``errors`` corrupt packets were skipped."""
+        ...
 
 
 class EncodedStream:
@@ -40,44 +74,38 @@ class EncodedStream:
 
     def __init__(
         self,
-        track: AgentAudioTrack,
+        target: StreamTarget,
         turn: Turn,
         format: str,
+        fmt: AudioFormat,
         *,
         sample_rate: int | None,
         channels: int | None,
     ) -> None:
-        if format not in DEMUXERS:
-            raise InvalidAudioError(f"expected format in {list(FORMATS)}, got {format!r}")
-        if format == "pcm_s16le" and sample_rate is None:
-            raise InvalidAudioError('expected sample_rate for format "pcm_s16le", got None')
-        if format != "pcm_s16le" and (sample_rate is not None or channels is not None):
-            raise InvalidAudioError(
-                f"expected no sample_rate/channels for {format!r} (the stream carries them), "
-                f"got sample_rate={sample_rate!r}, channels={channels!r}"
-            )
-        self._track = track
+        demuxer = check_format(format, sample_rate, channels)
+        self._target = target
         self._turn = turn
         self._format = format
         self._loop = asyncio.get_running_loop()
         self._ended = False
+        self._aborted = False
+        self._inflight = 0  # pushes under way; the decoder is closed after the last one
+        self._lock = asyncio.Lock()  # pushes feed in call order, piece by piece
         self._finished = False
         self.bytes_pushed = 0
         """Encoded bytes taken by :meth:`push`."""
         self.errors = 0
         """Corrupt packets skipped (known once the stream has finished decoding)."""
-        if channels is not None:
-            check_channels(channels)
-        if sample_rate is not None:
-            check_sample_rate(sample_rate)
-        track._stream_opened(self)
+        self._idle = asyncio.Event()  # the decoder has read everything fed (bounded tracks only)
+        self._idle.set()
         self._decoder = StreamDecoder(
-            DEMUXERS[format],
-            track._format,
+            demuxer,
+            fmt,
             self._deliver_threadsafe,
             self._finished_threadsafe,
             pcm_rate=sample_rate,
             pcm_channels=channels,
+            caught_up=self._caught_up_threadsafe if target.bounded else None,
         )
 
     def __repr__(self) -> str:
@@ -106,8 +134,11 @@ class EncodedStream:
     async def push(self, chunk: bytes | bytearray | memoryview) -> None:
         """Take the next encoded bytes of the stream.
 
-        Waits first while the track holds more than ``max_queued`` seconds (when set);
-        returns at once if the turn is interrupted (the chunk is then discarded).
+        With ``max_queued`` set on the track, the chunk is fed in pieces of
+        :data:`BOUNDED_PIECE` bytes, each once the decoder has caught up with the last and
+        the track holds at most ``max_queued`` seconds of decoded audio, so the bound holds
+        in decoded seconds whatever the format. Returns at once if the turn is
+        interrupted or the track stops (the rest of the chunk is then discarded).
 
         Raises:
             InvalidAudioError: ``chunk`` is not bytes-like.
@@ -116,29 +147,60 @@ class EncodedStream:
         """
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
             raise InvalidAudioError(f"expected encoded bytes, got {type(chunk).__name__}")
-        self._track._check_live()
-        if self._ended and not self._turn._state.interrupted:
+        target = self._target
+        target.check_live()
+        if self._ended and not target.interrupted:
             raise TurnClosedError(f"expected an open stream, got {self!r}, already ended")
-        if self._turn._state.interrupted:
+        if target.interrupted:
             self._ended = True
             return
-        await self._track._wait_for_room(self._turn)
-        if self._turn._state.interrupted:
-            return
-        self.bytes_pushed += len(chunk)
-        self._decoder.feed(bytes(chunk))
+        data = bytes(chunk)
+        self._inflight += 1
+        try:
+            async with self._lock:
+                if not target.bounded:
+                    if not self._aborted:
+                        self.bytes_pushed += len(data)
+                        self._decoder.feed(data)
+                    return
+                for start in range(0, len(data), BOUNDED_PIECE):
+                    await self._idle.wait()
+                    await target.wait_for_room()
+                    if target.interrupted or self._aborted:
+                        return
+                    piece = data[start : start + BOUNDED_PIECE]
+                    self._idle.clear()
+                    self.bytes_pushed += len(piece)
+                    self._decoder.feed(piece)
+        finally:
+            self._inflight -= 1
+            if self._ended and not self._inflight and not self._aborted:
+                self._decoder.close()  # end() came while this push was feeding
 
     def end(self) -> None:
-        """End of stream: decode what is left; the turn stays open for more audio. Idempotent."""
+        """End of stream: decode what is left; the turn stays open for more audio. Idempotent.
+
+        Pushes already under way (waiting for room) still feed their bytes first.
+        """
         if self._ended:
             return
         self._ended = True
-        self._decoder.close()
+        if not self._inflight:
+            self._decoder.close()
 
-    def _abort(self) -> None:
-        """The turn was interrupted or the track stopped: drop what is still decoding."""
-        self._ended = True
+    def abort(self) -> None:
+        """Drop what is still decoding (the turn was interrupted, or the track stopped). Idempotent."""
+        self._ended = self._aborted = True
+        self._idle.set()
         self._decoder.abort()
+
+    def _caught_up_threadsafe(self, fed: int) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._caught_up, fed)
+
+    def _caught_up(self, fed: int) -> None:
+        if fed == self._decoder.fed_bytes:
+            self._idle.set()
 
     def _deliver_threadsafe(self, blocks: list[Block]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody will play them
@@ -148,18 +210,15 @@ class EncodedStream:
         if self._finished:
             return
         for block in blocks:
-            self._track._enqueue(self._turn, block)
+            self._target.enqueue(block)
 
     def _finished_threadsafe(self, errors: int) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
             self._loop.call_soon_threadsafe(self._decoded, errors)
 
     def _decoded(self, errors: int) -> None:
-        self.errors = errors
-        self._track._decode_errors += errors
-        self._done()
-
-    def _done(self) -> None:
+        self._idle.set()  # an abort or the end releases a push waiting on the decoder
         if not self._finished:
+            self.errors = errors
             self._finished = True
-            self._track._stream_closed(self)
+            self._target.closed(self, errors)

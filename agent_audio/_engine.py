@@ -1,23 +1,31 @@
 """The playout engine: which samples go out next, and the per-turn account of them.
 
-Synchronous and clock-free: the track asks :meth:`PlayoutEngine.render` for the next
-``n`` samples per channel at each frame and gets an int16 block of shape
-``(n, channels)``. Everything that decides what the listener hears lives here: the
-turn-tagged queue, the turn counters, the pause/resume ramp, the interrupt fade.
-What happened during a call (a turn's first sample played, a turn finished, an
-underrun began) is appended to :attr:`PlayoutEngine.events` for the shell to emit.
+Synchronous and clock-free: the shell asks :meth:`PlayoutEngine.render` for the next
+``n`` samples per channel at each frame and gets a :class:`Rendered` value back: the
+int16 block of shape ``(n, channels)``, whether it holds voice, a bound of its peak,
+and what happened meanwhile (a turn's first sample played, a turn finished, an
+underrun began). Every other call that can finish a turn returns its events too, so
+the shell never reads the engine's state after the fact.
 
 Invariant, for every turn at every moment (counts in samples per channel at the
 track rate)::
 
     pushed == played + dropped + queued
+
+The fade and the pause ramp start from the gain the listener hears now: when the last
+rendered block held no voice (nothing of the turn has played yet, or an underrun, or a
+hold), a pause holds at once and an interrupt drops at once, so nobody hears a click of
+a reply that was never audible. A pause during an interrupt's fade does not freeze the
+fade: the interrupted turn plays its tail and finishes, and the hold applies after it.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +33,7 @@ import numpy.typing as npt
 from ._gain import apply_gain, fade_gains, ramp_down, ramp_up
 from ._queue import UNKNOWN_PEAK, Peaks, SampleQueue
 
-__all__ = ["EngineEvent", "EventKind", "InterruptResult", "PlayoutEngine", "TurnState"]
+__all__ = ["EngineEvent", "EventKind", "InterruptResult", "PlayoutEngine", "Rendered", "TurnState"]
 
 Block = npt.NDArray[np.int16]
 
@@ -48,6 +56,24 @@ class EngineEvent:
     """Samples per channel into the rendered block where it happened (0 outside render)."""
 
 
+_NO_EVENTS: tuple[EngineEvent, ...] = ()
+
+
+class Rendered(NamedTuple):
+    """What one :meth:`PlayoutEngine.render` call produced."""
+
+    samples: Block
+    """int16, shape ``(n, channels)``; possibly a read-only view of a queued chunk."""
+    voiced: bool
+    """Whether any voice sample at non-zero gain is in the block."""
+    peak: int
+    """An upper bound of ``abs()`` over ``samples`` (:data:`UNKNOWN_PEAK` when not known)."""
+    turn_id: int | None
+    """The turn the block's last voice sample belongs to, or None without voice."""
+    events: Sequence[EngineEvent]
+    """What happened while rendering, in order."""
+
+
 @dataclass(frozen=True)
 class InterruptResult:
     """What one :meth:`PlayoutEngine.interrupt` call did."""
@@ -60,6 +86,8 @@ class InterruptResult:
     """Samples per channel dropped by the call, over all turns."""
     garbage: deque[tuple[int, Block, Peaks | None]]
     """The dropped chunks, not yet freed: release them off the caller's path."""
+    events: Sequence[EngineEvent]
+    """Turns that finished at the call (nothing left to play)."""
 
 
 @dataclass(eq=False)
@@ -76,7 +104,9 @@ class TurnState:
     finished: bool = False
     """Played out (or interrupted and its fade tail played); ``turn_finished`` was reported."""
     pushing: int = 0
-    """Pushes under way for the turn (set by the shell); a turn does not finish meanwhile."""
+    """Pushes and open streams under way for the turn; a turn does not finish meanwhile."""
+    full_level_end: int | None = None
+    """Played samples at which the interrupt fade (or the ramp of a pause it cut) began."""
 
     @property
     def accepts_audio(self) -> bool:
@@ -98,18 +128,13 @@ class PlayoutEngine:
         self.fade_samples = fade_samples
         self.ramp_samples = max(1, ramp_samples)
         self.queue = SampleQueue()
-        self.events: list[EngineEvent] = []
         self.turns: dict[int, TurnState] = {}
         """Turns not yet finished, by id."""
         self.current: TurnState | None = None
         self.paused = False
         self.underruns = 0
-        self.last_voiced = False
-        """Whether the last rendered block held any voice sample at non-zero gain."""
-        self.last_peak = 0
-        """An upper bound of ``abs()`` of :attr:`last_block`'s samples (for the mixer)."""
-        self.last_block: Block | None = None
-        """The block the last :meth:`render` returned (to check a bound applies to it)."""
+        self._events: list[EngineEvent] = []
+        self._audible = False  # the last rendered block held voice at non-zero gain
         self._next_id = 1
         self._gain = 1.0  # pause gain once the current ramp (if any) completes
         self._ramp: npt.NDArray[np.float32] | None = None
@@ -119,13 +144,12 @@ class PlayoutEngine:
         self._fade_pos = 0
         self._fade_flat = False  # window shaped by a pause ramp instead of the fade curve
         self._starved = False
+        self._pause_mark: tuple[int, int] | None = None  # (turn id, played) when the last pause began
 
     # -- turns ---------------------------------------------------------------
 
     def start_turn(self) -> TurnState:
-        """Start a new turn; an open current turn is ended (its audio still plays)."""
-        if self.current is not None and self.current.accepts_audio:
-            self.end_turn(self.current)
+        """Start a new turn; the caller ends the open current turn first."""
         turn = TurnState(id=self._next_id)
         self._next_id += 1
         self.turns[turn.id] = turn
@@ -133,26 +157,42 @@ class PlayoutEngine:
         self._starved = False
         return turn
 
-    def end_turn(self, turn: TurnState) -> None:
+    def end_turn(self, turn: TurnState) -> Sequence[EngineEvent]:
         """Mark synthesis of ``turn`` complete; it finishes once its audio has played."""
         turn.ended = True
-        self.settle(turn)
+        return self.settle(turn)
 
-    def settle(self, turn: TurnState) -> None:
-        """Finish ``turn`` now if nothing more can come for it (after a push completes)."""
+    def settle(self, turn: TurnState) -> Sequence[EngineEvent]:
+        """Finish ``turn`` now if nothing more can come for it."""
         self._finish_if_done(turn, 0)
+        return self._take_events()
 
-    def enqueue(self, turn: TurnState, samples: Block) -> None:
+    def push_started(self, turn: TurnState) -> None:
+        """A push or an encoded stream began for ``turn``: it does not finish until :meth:`push_done`."""
+        turn.pushing += 1
+
+    def push_done(self, turn: TurnState) -> Sequence[EngineEvent]:
+        """A push or stream of ``turn`` is over; the turn may finish now."""
+        if turn.pushing:
+            turn.pushing -= 1
+        return self.settle(turn)
+
+    def enqueue(self, turn: TurnState, samples: Block) -> bool:
         """Queue int16 ``samples`` of shape ``(n, channels)`` for ``turn``.
 
-        Audio for an interrupted turn is counted as pushed and dropped at once. The
-        shell refuses new pushes to an ended turn; one already under way completes.
+        Audio for an interrupted or finished turn is counted as pushed and dropped at
+        once. The shell refuses new pushes to an ended turn; one under way completes.
+
+        Returns:
+            Whether the samples were queued (False: dropped).
         """
         turn.pushed += len(samples)
-        if turn.interrupted:
+        if turn.interrupted or turn.finished:
             turn.dropped += len(samples)
-        elif len(samples):
+            return False
+        if len(samples):
             self.queue.append(turn.id, samples, measure=True)  # block peaks bound the frames cut from it
+        return True
 
     def queued_for(self, turn: TurnState) -> int:
         """Samples per channel of ``turn`` still queued."""
@@ -161,11 +201,19 @@ class PlayoutEngine:
     # -- control -------------------------------------------------------------
 
     def pause(self) -> bool:
-        """Ramp the voice down over the next queued samples, then hold. False if already paused."""
+        """Ramp the voice down from the gain heard now, then hold. False if already paused.
+
+        During an interrupt's fade the fade plays on; the hold begins after it.
+        """
         if self.paused:
             return False
         self.paused = True
-        gain = self._current_gain()
+        if self._fade_len:
+            return True
+        head = self.queue.head_turn()
+        turn = None if head is None else self.turns.get(head)
+        self._pause_mark = None if turn is None else (turn.id, turn.played)
+        gain = self._current_gain() if self._audible else 0.0
         count = min(len(self.queue), max(1, round(gain * self.ramp_samples)))
         self._set_ramp(ramp_down(gain, count) if gain > 0 and count else None, 0.0)
         return True
@@ -175,6 +223,8 @@ class PlayoutEngine:
         if not self.paused:
             return False
         self.paused = False
+        if self._fade_len:
+            return True  # paused during a fade: the fade went on, nothing to undo
         gain = self._current_gain()
         count = max(1, round((1.0 - gain) * self.ramp_samples))
         self._set_ramp(ramp_up(gain, count) if gain < 1.0 else None, 1.0)
@@ -183,46 +233,61 @@ class PlayoutEngine:
     def interrupt(self, *, cut: bool = False) -> InterruptResult:
         """Fade out what is queued over ``fade_samples`` and drop the rest.
 
-        While paused and silent, everything is dropped at once; while a pause ramp
-        is running, the window is the rest of that ramp; either way the pause ends
-        (the next turn plays without a resume). A fade already running keeps its
-        window; only audio queued after it is dropped. ``cut=True`` drops
-        everything at once (used by ``stop()``).
+        The fade starts from the gain heard now. Nothing is faded when the listener
+        hears no voice (held, starved, or the next samples belong to a turn that has
+        not played yet): everything is dropped at once. While a pause ramp is running,
+        the window is the rest of that ramp. Either way the pause ends (the next turn
+        plays without a resume). A fade already running keeps its window; only audio
+        queued after it is dropped. ``cut=True`` drops everything at once.
         """
+        head = self.queue.head_turn()
         if cut:
             window = 0
             self._fade_len = self._fade_pos = 0
             self._ramp = None
         elif self._fade_len:
             window = self._fade_len - self._fade_pos
-        elif self.paused:
-            window = 0 if self._ramp is None else len(self._ramp) - self._ramp_pos
+        elif self._ramp is not None and self.paused:
+            window = len(self._ramp) - self._ramp_pos
             self._fade_flat = True
+        elif self.paused or not self._audible or head is None or not self.turns[head].played:
+            window = 0
         else:
             window = min(len(self.queue), self.fade_samples)
             self._fade_flat = False
         if not self._fade_len and window:
             self._fade_len, self._fade_pos = window, 0
-        if self.paused:
-            self.paused = False
-            self._gain = 1.0  # once the rest of the ramp-down (the window) has played
+        mark = self._pause_mark if self.paused else None
+        if not window:
+            self._ramp = None
+        self.paused = False
+        self._gain = 1.0  # at once, or once the rest of the window has played
         dropped, garbage = self.queue.truncate(window)
         for turn_id, count in dropped.items():
             self.turns[turn_id].dropped += count
         hit = [t for t in self.turns.values() if not t.interrupted]
         for turn in hit:
             turn.interrupted = True
+            turn.full_level_end = min(turn.played, mark[1]) if mark is not None and mark[0] == turn.id else turn.played
         for turn in list(self.turns.values()):  # also turns interrupted before, whose window was cut
             self._finish_if_done(turn, 0)
-        return InterruptResult(hit, len(self.queue), sum(dropped.values()), garbage)
+        return InterruptResult(hit, len(self.queue), sum(dropped.values()), garbage, self._take_events())
+
+    def close(self) -> InterruptResult:
+        """Drop everything and finish every turn now, pushes under way or not (the track stopped)."""
+        result = self.interrupt(cut=True)
+        for turn in list(self.turns.values()):
+            turn.pushing = 0
+            self._finish_if_done(turn, 0)
+        return InterruptResult(result.turns, 0, result.dropped, result.garbage, [*result.events, *self._take_events()])
 
     # -- rendering -----------------------------------------------------------
 
-    def render(self, n: int) -> Block:
-        """The next ``n`` samples per channel: int16, shape ``(n, channels)``.
+    def render(self, n: int) -> Rendered:
+        """The next ``n`` samples per channel, with what happened while rendering them.
 
         Consumes queued samples unless paused (held after the ramp). Samples the
-        queue cannot supply are silence. The result may be a read-only view of a
+        queue cannot supply are silence. The block may be a read-only view of a
         queued chunk; it is never written to afterwards.
         """
         queue = self.queue
@@ -231,32 +296,31 @@ class PlayoutEngine:
             if taken is not None:  # fast path: one frame from the head chunk, no copy
                 turn = self.turns[taken[0]]
                 if not turn.played:
-                    self.events.append(EngineEvent(EventKind.STARTED, turn.id, 0))
+                    self._events.append(EngineEvent(EventKind.STARTED, turn.id, 0))
                 turn.played += n
                 if not turn.accepts_audio:
                     self._finish_if_done(turn, n)
                 self._starved = False
-                self.last_voiced = True
-                self.last_peak = taken[2]
-                self.last_block = taken[1]
-                return taken[1]
+                self._audible = True
+                return Rendered(taken[1], True, taken[2], turn.id, self._take_events())
             pieces = queue.read(n)
             out = np.zeros((n, self.channels), dtype=np.int16)
             pos = self._copy(pieces, out, 0, None)
-            self.last_voiced = pos > 0
-            self.last_peak = queue.read_peak if pos else 0
-            self.last_block = out
+            self._audible = pos > 0
             if pos < n:
                 self._note_starved(pos)
-            return out
+            return Rendered(
+                out, pos > 0, queue.read_peak if pos else 0, pieces[-1][0] if pieces else None, self._take_events()
+            )
         return self._render_shaped(n)
 
-    def _render_shaped(self, n: int) -> Block:
+    def _render_shaped(self, n: int) -> Rendered:
         out = np.zeros((n, self.channels), dtype=np.int16)
         pos = 0
         voiced = False
+        last_turn: int | None = None
         while pos < n and len(self.queue):
-            if self.paused and self._ramp is None:
+            if self.paused and self._ramp is None and not self._fade_len:
                 break  # holding: time runs on, the queue waits
             want = n - pos
             if self._ramp is not None:
@@ -278,14 +342,16 @@ class PlayoutEngine:
                 self._fade_pos += got
                 if self._fade_pos == self._fade_len:
                     self._fade_len = self._fade_pos = 0
-            voiced = voiced or bool(gains.any())
+                    if self.paused:  # paused during the fade: hold from here
+                        self._ramp, self._gain = None, 0.0
+            if bool(gains.any()):
+                voiced = True
+                last_turn = pieces[-1][0]
             pos = self._copy(pieces, out, pos, gains)
-        self.last_voiced = voiced
-        self.last_peak = UNKNOWN_PEAK if pos else 0
-        self.last_block = out
+        self._audible = voiced
         if pos < n and not (self.paused and self._ramp is None):
             self._note_starved(pos)
-        return out
+        return Rendered(out, voiced, UNKNOWN_PEAK if pos else 0, last_turn, self._take_events())
 
     def _copy(
         self,
@@ -313,7 +379,7 @@ class PlayoutEngine:
         for turn_id, block in pieces:
             turn = self.turns[turn_id]
             if turn.played == 0:
-                self.events.append(EngineEvent(EventKind.STARTED, turn_id, offset))
+                self._events.append(EngineEvent(EventKind.STARTED, turn_id, offset))
             turn.played += len(block)
             offset += len(block)
             ends[turn_id] = offset
@@ -326,14 +392,21 @@ class PlayoutEngine:
             return
         self._starved = True
         self.underruns += 1
-        self.events.append(EngineEvent(EventKind.UNDERRUN, turn.id, offset))
+        self._events.append(EngineEvent(EventKind.UNDERRUN, turn.id, offset))
 
     def _finish_if_done(self, turn: TurnState, offset: int) -> None:
         if turn.finished or turn.accepts_audio or turn.pushing or self.queue.queued_for(turn.id):
             return
         turn.finished = True
         del self.turns[turn.id]
-        self.events.append(EngineEvent(EventKind.FINISHED, turn.id, offset))
+        self._events.append(EngineEvent(EventKind.FINISHED, turn.id, offset))
+
+    def _take_events(self) -> Sequence[EngineEvent]:
+        events = self._events
+        if not events:
+            return _NO_EVENTS
+        self._events = []
+        return events
 
     def _current_gain(self) -> float:
         """Gain of the most recently played sample (1.0 at rest, 0.0 when held)."""

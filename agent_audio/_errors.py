@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AgentAudioError", "InvalidAudioError", "TrackClosedError", "TurnClosedError"]
+__all__ = ["AgentAudioError", "InvalidAudioError", "InvalidStateError", "TrackClosedError", "TurnClosedError"]
 
 
 class AgentAudioError(Exception):
@@ -10,7 +10,7 @@ class AgentAudioError(Exception):
 
 
 class InvalidAudioError(AgentAudioError, ValueError):
-    """Pushed audio or an audio option is malformed.
+    """Pushed audio or an option is malformed or out of range.
 
     The message names what was expected against what was got, for example
     ``"expected int16 or float samples, got uint8"``. Nothing that was already
@@ -18,11 +18,19 @@ class InvalidAudioError(AgentAudioError, ValueError):
     """
 
 
-class TrackClosedError(AgentAudioError, RuntimeError):
+class InvalidStateError(AgentAudioError, RuntimeError):
+    """A call was made in a state that does not allow it (as aiortc's ``InvalidStateError``).
+
+    For example a sink attached twice, a second recording, or a thread-safe push with
+    no event loop to run on. Nothing changed.
+    """
+
+
+class TrackClosedError(InvalidStateError):
     """The track was stopped; it accepts no more audio."""
 
 
-class TurnClosedError(AgentAudioError, RuntimeError):
+class TurnClosedError(InvalidStateError):
     """Audio was pushed to a turn whose synthesis was already marked complete.
 
     Raised by ``push(..., turn=...)`` / ``Turn.push()`` after ``end_turn()`` or

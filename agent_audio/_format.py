@@ -8,7 +8,23 @@ from fractions import Fraction
 
 from ._errors import InvalidAudioError
 
-__all__ = ["LAYOUTS", "AudioFormat", "check_channels", "check_sample_rate"]
+__all__ = [
+    "FRAME_DURATIONS_MS",
+    "LAYOUTS",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
+    "AudioFormat",
+    "check_channels",
+    "check_sample_rate",
+]
+
+#: Lowest sample rate accepted (Hz), for the track and for pushed audio: Opus's narrowband rate.
+MIN_SAMPLE_RATE = 8000
+#: Highest sample rate accepted (Hz): the highest rate common audio hardware and FFmpeg's
+#: resampler handle routinely; aiortc resamples any of these to Opus's 48 kHz.
+MAX_SAMPLE_RATE = 192000
+#: Frame durations (milliseconds) a track may use: the Opus frame sizes (RFC 6716, section 2.1.4).
+FRAME_DURATIONS_MS = (2.5, 5.0, 10.0, 20.0, 40.0, 60.0)
 
 #: FFmpeg's default channel layout name for each channel count (``av_channel_layout_default``).
 LAYOUTS: dict[int, str] = {
@@ -24,10 +40,11 @@ LAYOUTS: dict[int, str] = {
 
 
 def check_sample_rate(sample_rate: object, *, what: str = "sample_rate") -> int:
-    """Return ``sample_rate`` (Hz) if it is a positive int, else raise.
+    """Return ``sample_rate`` (Hz) if it is an int from 8000 to 192000, else raise.
 
     Raises:
-        InvalidAudioError: ``sample_rate`` is not an int, or is zero or negative.
+        InvalidAudioError: ``sample_rate`` is not an int, is zero or negative, or is
+            outside :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`.
     """
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int):
         raise InvalidAudioError(
@@ -35,6 +52,8 @@ def check_sample_rate(sample_rate: object, *, what: str = "sample_rate") -> int:
         )
     if sample_rate <= 0:
         raise InvalidAudioError(f"expected {what} > 0 Hz, got {sample_rate}")
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise InvalidAudioError(f"expected {what} from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz, got {sample_rate} Hz")
     return sample_rate
 
 
@@ -69,18 +88,24 @@ class AudioFormat:
         """Validate the track options and build the format.
 
         Args:
-            sample_rate: output rate in Hz.
+            sample_rate: output rate in Hz, 8000 to 192000.
             channels: output channel count, 1 to 8.
-            frame_duration: seconds per frame; must hold a whole number of samples
-                at ``sample_rate`` (0.020 s at 48000 Hz is 960 samples).
+            frame_duration: seconds per frame: an Opus frame duration (0.0025, 0.005,
+                0.01, 0.02, 0.04 or 0.06 s, RFC 6716 section 2.1.4) that holds a whole
+                number of samples at ``sample_rate`` (0.020 s at 48000 Hz is 960 samples).
 
         Raises:
             InvalidAudioError: a value is out of range, or ``frame_duration`` is
-                not a whole number of samples at ``sample_rate``.
+                not a whole number of samples at ``sample_rate``, or not an Opus
+                frame duration.
         """
         check_sample_rate(sample_rate)
         check_channels(channels)
-        if not isinstance(frame_duration, (int, float)) or not math.isfinite(frame_duration):
+        if (
+            isinstance(frame_duration, bool)
+            or not isinstance(frame_duration, (int, float))
+            or not math.isfinite(frame_duration)
+        ):
             raise InvalidAudioError(f"expected frame_duration in seconds, got {frame_duration!r}")
         exact = frame_duration * sample_rate
         frame_samples = round(exact)
@@ -88,6 +113,12 @@ class AudioFormat:
             raise InvalidAudioError(
                 f"expected frame_duration to be a whole number of samples at {sample_rate} Hz, "
                 f"got {frame_duration} s ({exact} samples)"
+            )
+        # Exact in integers: 2000 x samples == half-milliseconds x rate.
+        if not any(frame_samples * 2000 == round(2 * ms) * sample_rate for ms in FRAME_DURATIONS_MS):
+            allowed = ", ".join(f"{ms / 1000:g}" for ms in FRAME_DURATIONS_MS)
+            raise InvalidAudioError(
+                f"expected frame_duration as an Opus frame duration ({allowed} s), got {frame_duration} s"
             )
         return cls(sample_rate=sample_rate, channels=channels, frame_samples=frame_samples)
 

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from ._errors import InvalidAudioError
 from ._format import LAYOUTS, AudioFormat, check_channels, check_sample_rate
+from ._resample import Resampler
 
 __all__ = ["FLOAT_PEAK_LIMIT", "InputNormalizer", "Prepared", "PushData"]
 
@@ -82,7 +83,7 @@ class InputNormalizer:
 
     def __init__(self, fmt: AudioFormat) -> None:
         self._fmt = fmt
-        self._resampler: av.AudioResampler | None = None
+        self._resampler: Resampler | None = None
         self._resampler_key: tuple[str, str, int] | None = None
         self._remainder = b""
         self._remainder_format: tuple[int, int] | None = None
@@ -104,9 +105,10 @@ class InputNormalizer:
 
         Raises:
             InvalidAudioError: unsupported type, dtype or rank, NaN/inf or a float
-                peak above :data:`FLOAT_PEAK_LIMIT`, a zero or negative rate, a
-                channel count outside 1-8 or disagreeing with the array shape, or a
-                bytes push whose format differs from a partial sample still pending.
+                peak above :data:`FLOAT_PEAK_LIMIT`, a rate outside 8000-192000 Hz,
+                a channel count outside 1-8 or disagreeing with the array shape, a
+                non-contiguous memoryview, or a bytes push whose format differs
+                from a partial sample still pending.
         """
         fmt = self._fmt
         if isinstance(data, av.AudioFrame):
@@ -177,7 +179,7 @@ class InputNormalizer:
             self._remainder, self._remainder_format = b"", None
         return self._flush_resampler()
 
-    def reset(self) -> av.AudioResampler | None:
+    def reset(self) -> Resampler | None:
         """Forget everything (the turn was interrupted): no tail, no partial sample.
 
         Returns:
@@ -199,7 +201,16 @@ class InputNormalizer:
                 f"expected the rest of a partial sample at {pending_rate} Hz {LAYOUTS[pending_channels]} s16, "
                 f"got bytes at {rate} Hz {LAYOUTS[channels]} s16"
             )
-        raw = memoryview(data).cast("B")
+        try:
+            view = memoryview(data)
+        except ValueError as exc:  # a released memoryview
+            raise InvalidAudioError(f"expected a readable bytes-like buffer, got {exc}") from None
+        if not view.c_contiguous:
+            raise InvalidAudioError(
+                f"expected a C-contiguous buffer of s16 samples, got a non-contiguous memoryview "
+                f"(format {view.format!r}, strides {view.strides}); copy it first, e.g. with bytes(view)"
+            )
+        raw = view.cast("B")
         if self._remainder:
             raw = memoryview(self._remainder + bytes(raw))
             owned = True
@@ -236,7 +247,7 @@ class InputNormalizer:
     def _flush_resampler(self) -> Block | None:
         if self._resampler is None:
             return None
-        blocks = [self._to_block(f) for f in self._resampler.resample(None)]
+        blocks = self._resampler.flush()
         self._resampler = self._resampler_key = None
         return np.concatenate(blocks) if blocks else None
 
@@ -250,12 +261,11 @@ class InputNormalizer:
             if key == ("s16", fmt.layout, fmt.sample_rate):
                 yield self._to_block(frame)  # already the track format
                 return
-            self._resampler = av.AudioResampler(format="s16", layout=fmt.layout, rate=fmt.sample_rate)
+            self._resampler = Resampler(rate=fmt.sample_rate, layout=fmt.layout, channels=fmt.channels)
             self._resampler_key = key
         assert self._resampler is not None
         # PyAV's resampler neither mutates the frame nor minds pts gaps (checked with PyAV 18).
-        for out in self._resampler.resample(frame):
-            yield self._to_block(out)
+        yield from self._resampler.resample(frame)
 
     def _to_block(self, frame: av.AudioFrame) -> Block:
         # A copy: a view would keep the PyAV frame alive for as long as the chunk is queued

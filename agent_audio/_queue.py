@@ -78,6 +78,10 @@ class SampleQueue:
         """Samples per channel queued for one turn."""
         return self._per_turn.get(turn_id, 0)
 
+    def head_turn(self) -> int | None:
+        """Id of the turn whose samples come next, or None when the queue is empty."""
+        return self._chunks[0][0] if self._chunks else None
+
     def append(self, turn_id: int, samples: Block, peaks: Peaks | None = None, *, measure: bool = False) -> None:
         """Queue ``samples`` (int16, shape ``(n, channels)``) for ``turn_id``.
 

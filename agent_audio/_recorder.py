@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
 import wave
 from collections import deque
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -17,6 +19,8 @@ from ._errors import InvalidAudioError
 from ._format import AudioFormat
 
 __all__ = ["RECORD_FORMATS", "Recorder"]
+
+logger = logging.getLogger(__name__)
 
 #: Recording formats: WAV (s16 PCM at the track format, with :mod:`wave`) and Ogg/Opus
 #: (PyAV's libopus at 48 kHz, the only rate Opus encodes that every track rate maps to).
@@ -37,9 +41,17 @@ class Recorder:
     frame duration. ``recv()`` only copies the frame into a deque; a daemon thread
     encodes and writes it.
 
+    The file is opened here, on the caller's thread, so a path that cannot be written
+    fails at once. If writing fails later (disk full, an encoder error), the recording
+    stops by itself: :attr:`stopped` becomes True, no more frames are taken (nothing
+    piles up in memory), the error is logged once, kept in :attr:`error`, and raised
+    by :meth:`stop`.
+
     Raises:
         InvalidAudioError: ``format`` is not one of :data:`RECORD_FORMATS` (or cannot be
             told from the path's suffix).
+        OSError: the file cannot be opened for writing (``FileNotFoundError`` for a
+            missing folder, ``PermissionError``, ``IsADirectoryError``, ...).
     """
 
     def __init__(self, path: str | Path, fmt: AudioFormat, *, format: str | None = None) -> None:
@@ -57,9 +69,20 @@ class Recorder:
         self.frames = 0
         """Frames recorded so far (each ``frame_samples`` samples per channel)."""
         self.stopped = False
-        """Whether :meth:`stop` was called; frames after it are not recorded."""
+        """Whether recording has stopped (:meth:`stop` or :meth:`close` was called, or
+        writing failed: see :attr:`error`); frames after it are not recorded."""
+        self._file: BinaryIO = open(self.path, "wb")  # the worker thread closes it
         self._thread = threading.Thread(target=self._run, name="agent_audio-recorder", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._file.close()
+            raise
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that stopped the writer (an ``OSError``, an ``av.FFmpegError``), or None."""
+        return self._error
 
     @property
     def duration(self) -> float:
@@ -67,7 +90,10 @@ class Recorder:
         return self.frames * self._fmt.frame_samples / self._fmt.sample_rate
 
     def put(self, block: Block) -> None:
-        """Hot path, called by the track with each frame's samples (int16, ``(n, channels)``)."""
+        """Hot path, called by the track with each frame's samples (int16, ``(n, channels)``).
+
+        A no-op once :attr:`stopped` (including after a write error).
+        """
         if not self.stopped:
             self._blocks.append(block.tobytes())  # a bytes copy: cheaper than an array copy
             self.frames += 1
@@ -84,7 +110,8 @@ class Recorder:
         """Stop recording, finish writing the file, and return its path.
 
         Raises:
-            OSError: the file could not be written (from the worker thread).
+            OSError: the file could not be written (from the worker thread; the same
+                object as :attr:`error`).
             av.FFmpegError: Opus encoding failed.
         """
         self.close()
@@ -95,12 +122,23 @@ class Recorder:
 
     def _run(self) -> None:
         try:
-            if self.format == "wav":
-                self._write_wav()
-            else:
-                self._write_ogg()
-        except BaseException as exc:  # handed to stop()'s caller
+            with self._file:
+                if self.format == "wav":
+                    self._write_wav()
+                else:
+                    self._write_ogg()
+        except BaseException as exc:  # kept for stop()'s caller
             self._error = exc
+            if not self._stop.is_set():
+                # Nobody is waiting yet: stop taking frames, drop those held, say so once.
+                self.stopped = True
+                self._blocks.clear()
+                logger.error(
+                    "agent_audio: recording to %s failed, no more frames are recorded "
+                    "(Recorder.stop() raises the error): %r",
+                    self.path,
+                    exc,
+                )
 
     def _next_batch(self) -> bytes | None:
         """The s16 frames queued since the last visit, joined; None once stopped and drained."""
@@ -115,7 +153,7 @@ class Recorder:
                 return None
 
     def _write_wav(self) -> None:
-        with open(self.path, "wb") as file, wave.open(file, "wb") as out:
+        with wave.open(self._file, "wb") as out:
             out.setnchannels(self._fmt.channels)
             out.setsampwidth(2)
             out.setframerate(self._fmt.sample_rate)
@@ -126,7 +164,7 @@ class Recorder:
 
     def _write_ogg(self) -> None:
         fmt = self._fmt
-        with av.open(str(self.path), "w", format="ogg") as container:
+        with av.open(self._file, "w", format="ogg") as container:
             stream = container.add_stream("libopus", rate=_OPUS_RATE)
             stream.layout = fmt.layout
             resampler = av.AudioResampler(format="s16", layout=fmt.layout, rate=_OPUS_RATE)

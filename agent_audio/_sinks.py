@@ -5,7 +5,8 @@ avatar needs to render lip-sync) and is told when the agent pauses, resumes, is
 interrupted, and when a turn's audio is complete. Each sink gets its own bounded queue
 and its own task; a synchronous sink also gets its own worker thread, so a sink that
 raises, blocks or never returns affects nobody else: not the other sinks, not
-``push()``, not ``recv()``.
+``push()``, not ``recv()``. Whatever a sink raises, ``SystemExit`` and
+``KeyboardInterrupt`` included, is logged and counted; it never reaches the event loop.
 """
 
 from __future__ import annotations
@@ -80,10 +81,16 @@ class SinkThread:
         self._calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         threading.Thread(target=self._run, name="agent_audio-sink", daemon=True).start()
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run ``fn(*args)`` on the thread; the future resolves on the calling loop."""
+    def call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[tuple[bool, Any]]:
+        """Run ``fn(*args)`` on the thread; the future resolves on the calling loop.
+
+        Returns:
+            A future of ``(True, result)``, or ``(False, exception)`` if ``fn`` raised
+            anything (a ``BaseException`` set on an asyncio future would be re-raised
+            out of the event loop by the awaiting task, so it travels as a value).
+        """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
         self._calls.put((loop, future, fn, args))
         return future
 
@@ -96,7 +103,7 @@ class SinkThread:
             loop, future, fn, args = item
             try:
                 outcome: tuple[bool, Any] = (True, fn(*args))
-            except BaseException as exc:  # handed to the loop, which logs it
+            except BaseException as exc:  # handed to the loop as a value, which logs it
                 outcome = (False, exc)
             try:
                 loop.call_soon_threadsafe(_resolve, future, outcome)
@@ -104,14 +111,9 @@ class SinkThread:
                 return
 
 
-def _resolve(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
-    if future.done():
-        return
-    ok, value = outcome
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _resolve(future: asyncio.Future[tuple[bool, Any]], outcome: tuple[bool, Any]) -> None:
+    if not future.done():
+        future.set_result(outcome)
 
 
 class SinkFeeder:
@@ -155,7 +157,7 @@ class SinkFeeder:
         if method == "on_interrupt":
             self._items = deque(item for item in self._items if item[0] != "handle_audio_input")
             self._pending_bytes = 0
-        if not callable(getattr(self.sink, method, None)):
+        if self._hook(method) is None:
             return
         self._items.append((method, args))
         self._wake.set()
@@ -174,23 +176,55 @@ class SinkFeeder:
             method, args = self._items.popleft()
             if method == "handle_audio_input":
                 self._pending_bytes -= len(args[0])
-            await self._call(getattr(self.sink, method), method, args)
+            await self._call(method, args)
 
-    async def _call(self, fn: Callable[..., Any], method: str, args: tuple[Any, ...]) -> None:
+    def _hook(self, method: str) -> Callable[..., Any] | None:
+        """The sink's ``method`` if it is callable; None if absent (or if looking it up raised: logged)."""
+        try:
+            fn = getattr(self.sink, method, None)
+        except BaseException as exc:  # a property of the sink raised: the sink's fault, never ours
+            self._failed(method, exc)
+            return None
+        return fn if callable(fn) else None
+
+    async def _call(self, method: str, args: tuple[Any, ...]) -> None:
+        fn = self._hook(method)
+        if fn is None:
+            return
         try:
             if inspect.iscoroutinefunction(fn):
                 await fn(*args)
             else:
                 if self._thread is None:
                     self._thread = SinkThread()
-                result = await self._thread.call(fn, *args)
-                if inspect.isawaitable(result):
+                ok, result = await self._thread.call(fn, *args)
+                if not ok:
+                    self._failed(method, result)
+                elif inspect.isawaitable(result):
                     await result
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.errors += 1
-            key = (method, type(exc))
-            if key not in self._logged:
-                self._logged.add(key)
-                logger.exception("agent_audio: sink %r raised in %s (logged once per kind of error)", self.sink, method)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and _cancelling(task):
+                raise  # close() cancelled this feeder
+            self._failed(method, exc)  # the sink's own cancellation, not ours
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt included: a sink must not end the loop
+            self._failed(method, exc)
+
+    def _failed(self, method: str, exc: BaseException) -> None:
+        """Count a call that raised; log each kind of error once per sink, with its traceback."""
+        self.errors += 1
+        key = (method, type(exc))
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.error(
+                "agent_audio: sink %r raised in %s (logged once per kind of error)",
+                self.sink,
+                method,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+
+
+def _cancelling(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` is being cancelled (``Task.cancelling()`` from Python 3.11; before, assume so)."""
+    cancelling = getattr(task, "cancelling", None)
+    return True if cancelling is None else bool(cancelling())

@@ -1,19 +1,19 @@
 """``AgentAudioTrack``: the aiortc audio track a voice agent speaks through.
 
-A thin shell around :class:`~agent_audio._engine.PlayoutEngine`: it paces frames
-on an injected clock, wraps samples into :class:`av.AudioFrame`, turns engine
-events into pyee events, and keeps the metrics.
+A thin shell: it paces frames on an injected clock, asks the playout engine for each
+frame's samples (a value), runs them through the output stages, wraps them into an
+:class:`av.AudioFrame`, and turns what the engine reports into pyee events. Audio
+enters through the intake (:mod:`agent_audio._intake`); turns live in the turn book.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
-import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import av
 import numpy as np
@@ -21,28 +21,30 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ._clock import Clock, MonotonicClock
-from ._decode import DEMUXERS
+from ._deferred import Deferred
 from ._encoded import EncodedStream
-from ._engine import EventKind, PlayoutEngine
-from ._errors import AgentAudioError, InvalidAudioError, TrackClosedError, TurnClosedError
+from ._engine import EngineEvent, EventKind, PlayoutEngine
+from ._errors import InvalidAudioError, InvalidStateError
 from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
 from ._format import AudioFormat
-from ._input import InputNormalizer, PushData
+from ._input import PushData
+from ._intake import Intake
+from ._options import check_number
 from ._pacer import Pacer
 from ._recorder import Recorder
+from ._stages import OutputFrame, OutputStage, TapSet, VoiceTap
 from ._stats import TrackMetrics
-from ._turn import Turn
+from ._turn import Turn, TurnBook
 
-__all__ = ["PAUSE_RAMP", "PUSH_SLICE", "AgentAudioTrack"]
+__all__ = ["MAX_FADE", "PAUSE_RAMP", "AgentAudioTrack"]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds of the linear pause/resume ramp: long enough not to click, short enough
 #: that a pause sounds immediate.
 PAUSE_RAMP = 0.005
-#: Seconds of input converted between two yields to the event loop in a large push:
-#: resampling 0.25 s with PyAV takes about 0.1-0.3 ms here.
-PUSH_SLICE = 0.25
+#: Longest accepted ``fade_out`` and ``speaking_grace``, in seconds.
+MAX_FADE = 5.0
 _TTFA_KEPT = 64  # turns whose time to first audio metrics() reports
 
 Block = npt.NDArray[np.int16]
@@ -64,21 +66,24 @@ class AgentAudioTrack(MediaStreamTrack):
         frame_duration: seconds per frame (default 0.020, aiortc's ``AUDIO_PTIME``);
             must be a whole number of samples at ``sample_rate``.
         fade_out: seconds of queued speech played under the interrupt fade (exponential,
-            0 dB to -60 dB, ending on exact zero). 0 cuts at the next frame boundary.
-            The 0.2 s default is what users of other agent frameworks ask for
+            0 dB to -60 dB, ending on exact zero), 0 to 5. 0 cuts at the next frame
+            boundary. The 0.2 s default is what users of other agent frameworks ask for
             (livekit/agents issue 6165: 100-250 ms; videosdk-agents uses 0.4 s).
-        speaking_grace: seconds for which :attr:`is_speaking` stays True across a gap
-            in a turn's audio (streaming TTS delivers in bursts).
+        speaking_grace: seconds (0 to 5) for which :attr:`is_speaking` stays True across
+            a gap in a turn's audio (streaming TTS delivers in bursts).
         clock: where time comes from; default :class:`~agent_audio.MonotonicClock`.
             Tests pass :class:`agent_audio.testing.ManualClock`.
         max_queued: seconds of queued speech (all turns) above which :meth:`push`,
             :meth:`push_encoded` and :meth:`EncodedStream.push` wait (backpressure);
             None (default) never waits. TTS services synthesize much faster than real
             time, so unbounded, a long reply sits in memory and is paid for even when
-            the user interrupts after a second; a bound of a few seconds keeps both
-            small (fastrtc users hand-rolled a 1 s cap for the same reason). A waiting
-            push returns at once when its turn is interrupted; what it still held is
-            dropped and counted.
+            the user interrupts after a second (fastrtc users hand-rolled a 1 s cap for
+            the same reason). A waiting push returns at once when its turn is
+            interrupted or the track stops; what it still held is dropped and counted.
+        stages: output stages (:class:`~agent_audio.OutputStage`), run in this order on
+            every outgoing frame.
+        taps: voice taps (:class:`~agent_audio.VoiceTap`), told in this order of queued
+            voice and of pause, resume, interrupt and turn ends.
 
     Raises:
         InvalidAudioError: an option is out of range (message names expected and got).
@@ -90,8 +95,8 @@ class AgentAudioTrack(MediaStreamTrack):
     They are scheduled with ``loop.call_soon``, never run inside ``recv()``; an
     exception in a handler is logged, not raised.
 
-    Subclasses override hooks (:meth:`_process_output`, :meth:`_voice_queued`), never
-    :meth:`recv`. All counters live in the engine, out of a hook's reach.
+    Extend by composition: pass ``stages`` and ``taps`` (the mixing and tee tracks are
+    such compositions); never override :meth:`recv`.
 
     Thread safety: like every asyncio object, call it from its event loop's thread. A
     producer on another thread uses :meth:`push_threadsafe` (ordered per producer) and
@@ -110,52 +115,55 @@ class AgentAudioTrack(MediaStreamTrack):
         speaking_grace: float = 0.2,
         clock: Clock | None = None,
         max_queued: float | None = None,
+        stages: Sequence[OutputStage] = (),
+        taps: Sequence[VoiceTap] = (),
     ) -> None:
         super().__init__()
-        self._format = AudioFormat.for_track(sample_rate=sample_rate, channels=channels, frame_duration=frame_duration)
-        for name, value in (("fade_out", fade_out), ("speaking_grace", speaking_grace)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise InvalidAudioError(f"expected {name} >= 0 seconds, got {value!r}")
-        if max_queued is not None and (
-            not isinstance(max_queued, (int, float)) or not math.isfinite(max_queued) or max_queued <= 0
-        ):
-            raise InvalidAudioError(f"expected max_queued > 0 seconds or None, got {max_queued!r}")
-        self._fade_out = float(fade_out)
-        self._max_queued = None if max_queued is None else round(max_queued * sample_rate)
-        self._room: asyncio.Event | None = None  # set while a push waits for the queue to drain
-        self._streams: dict[int, EncodedStream] = {}  # turn id -> its encoded stream still decoding
-        self._decode_errors = 0
-        self._recorder: Recorder | None = None
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
-        self._speaking_grace = float(speaking_grace)
+        fmt = AudioFormat.for_track(sample_rate=sample_rate, channels=channels, frame_duration=frame_duration)
+        self._fade_out = check_number("fade_out", fade_out, unit="seconds", high=MAX_FADE)
+        self._speaking_grace = check_number("speaking_grace", speaking_grace, unit="seconds", high=MAX_FADE)
+        if max_queued is not None:
+            max_queued = check_number("max_queued", max_queued, unit="seconds or None", low_open=True, high=3600)
+        if clock is not None and not all(callable(getattr(clock, name, None)) for name in ("now", "sleep_until")):
+            raise InvalidAudioError(f"expected a Clock with now() and sleep_until(deadline), got {clock!r}")
+        for stage in stages:
+            if not callable(getattr(stage, "process", None)):
+                raise InvalidAudioError(f"expected output stages with process(frame), got {stage!r}")
+        self._format = fmt
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._engine = PlayoutEngine(
             channels=channels,
-            fade_samples=round(fade_out * sample_rate),
+            fade_samples=round(self._fade_out * sample_rate),
             ramp_samples=round(PAUSE_RAMP * sample_rate),
         )
-        self._pacer = Pacer(self._format.frame_duration)
+        self._stages = tuple(stages)
+        self._taps = TapSet(taps)
+        self._book = TurnBook(self, self._engine, fmt)
+        self._intake = Intake(
+            engine=self._engine,
+            book=self._book,
+            taps=self._taps,
+            max_queued=None if max_queued is None else round(max_queued * sample_rate),
+            dispatch=self._dispatch_now,
+            live=self._is_live,
+            now=self._clock.now,
+        )
+        self._deferred = Deferred(self.emit)
+        self._pacer = Pacer(fmt.frame_duration)
         self._av_format = av.AudioFormat("s16")
-        self._av_layout = av.AudioLayout(self._format.layout)
-        self._time_base = self._format.time_base
-        self._handles: dict[int, Turn] = {}  # unfinished turns
-        self._current: Turn | None = None
-        self._push_lock = asyncio.Lock()
-        self._pending_events: list[tuple[str, object]] = []
-        self._flush_scheduled = False
+        self._av_layout = av.AudioLayout(fmt.layout)
+        self._time_base = fmt.time_base
+        self._recorder: Recorder | None = None
         self._paused_at = 0.0
         self._pause_deadline: float | None = None
         self._pause_timeout_action: Literal["resume", "interrupt"] = "resume"
+        self._last_voiced = False
         self._last_voiced_at: float | None = None
         self._pts = 0
         self._frames_sent = 0
-        self._fault_logged = False
+        self._faults_logged: set[str] = set()
         self._ttfa: OrderedDict[int, float] = OrderedDict()
-        self._garbage: deque[deque[Any]] = deque()  # dropped chunks, released a few at a time
-        self.on("error", self._log_handler_error)
+        self.on("error", _log_handler_error)
 
     # -- format ----------------------------------------------------------------
 
@@ -179,6 +187,11 @@ class AgentAudioTrack(MediaStreamTrack):
         """Seconds of the interrupt fade."""
         return self._fade_out
 
+    @property
+    def stages(self) -> tuple[OutputStage, ...]:
+        """The output stages, in the order they run."""
+        return self._stages
+
     # -- turns -----------------------------------------------------------------
 
     def start_turn(self) -> Turn:
@@ -190,32 +203,34 @@ class AgentAudioTrack(MediaStreamTrack):
         Raises:
             TrackClosedError: the track was stopped.
         """
-        self._check_live()
-        return self._start_turn(InputNormalizer(self._format))
+        self._intake.check_live()
+        turn = self._intake.start_turn()
+        self._last_voiced_at = None
+        return turn
 
     def end_turn(self, turn: Turn | None = None) -> None:
-        """Mark synthesis of ``turn`` (default: the current turn) complete.
+        """Mark synthesis of ``turn`` (default: the current turn) complete. No-op if already ended.
 
-        The turn finishes, with one ``turn_finished`` event, once its queued audio
-        has played. The resampler's tail is queued first. No-op if already ended.
+        The turn finishes, with one ``turn_finished`` event, once its queued audio has
+        played (at once if it was interrupted and its fade has played). The
+        resampler's tail is queued first; an encoded stream still open is ended.
+
+        Raises:
+            InvalidAudioError: ``turn`` is not a turn of this track.
         """
-        turn = turn if turn is not None else self._current
-        if turn is None or turn._state.ended:
-            return
-        stream = self._streams.get(turn.id)
-        if stream is not None:
-            stream.end()  # its decoder's tail still comes: the turn completes when it has
-        state = turn._state
-        if not state.pushing:
-            self._flush_tail(turn)
-            self._synthesis_complete(turn)
-        self._engine.end_turn(state)
-        self._dispatch(self._clock.now())
+        if turn is None:
+            turn = self._book.current
+        elif not self._book.owns(turn):
+            raise InvalidAudioError(f"expected a Turn of this track or None, got {turn!r}")
+        if turn is not None:
+            self._intake.end_turn(turn)
 
     @property
     def current_turn(self) -> Turn | None:
         """The most recently started turn (it may be finished), or None before the first."""
-        return self._current
+        return self._book.current
+
+    # -- producers -------------------------------------------------------------
 
     async def push(
         self,
@@ -239,88 +254,25 @@ class AgentAudioTrack(MediaStreamTrack):
                 ``av.AudioFrame`` it must be None or equal the frame's own rate.
             channels: channel count of bytes input (default the track's); for arrays,
                 checked against the shape.
-            turn: the turn to push to. Default: the current turn if it is open or was
-                interrupted, else a new turn is started. Audio for an interrupted turn
-                is dropped and counted, never played.
+            turn: the turn to push to. Default: the current turn unless it has ended
+                (then a new turn starts). An interrupted turn that was not ended still
+                takes turn-less pushes and drops them (logged once): push through the
+                :class:`Turn` handle, and end a turn when its synthesis stops.
 
         Anything not at the track format is resampled with PyAV's ``AudioResampler``,
         keeping its state across the pushes of a turn. Cost is linear in the samples
         pushed; a large push is converted in 0.25 s slices, yielding to the event loop
-        between them.
-
-        With ``max_queued`` set, waits before each 0.25 s slice while more than that is
-        queued, and returns at once if the turn is interrupted meanwhile.
+        between them. With ``max_queued`` set, waits before each slice while more than
+        that is queued; returns at once if the turn is interrupted or the track stops.
 
         Raises:
-            InvalidAudioError: malformed input (message names expected and got), or the
-                turn's encoded stream is still decoding (its audio and this push would
-                interleave); nothing that was queued changes.
+            InvalidAudioError: malformed input (message names expected and got), a turn
+                of another track, or the turn's encoded stream is still decoding;
+                nothing that was queued changes.
             TurnClosedError: ``turn`` was ended and not interrupted.
             TrackClosedError: the track was stopped.
         """
-        self._check_live()
-        if turn is not None and turn._track is not self:
-            raise InvalidAudioError(f"expected a Turn of this track, got {turn!r} of another track")
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        async with self._push_lock:
-            self._check_live()
-            handle = turn if turn is not None else self._turn_for_push()
-            stream = None if handle is None else self._streams.get(handle.id)
-            if stream is not None:
-                raise InvalidAudioError(
-                    f"expected PCM pushes to a turn without an encoded stream decoding, got turn {stream.turn.id} "
-                    f"decoding {stream.format!r}; push to its stream, or end it and wait for stream.finished"
-                )
-            if handle is not None and handle._state.ended and not handle._state.interrupted:
-                raise TurnClosedError(
-                    f"expected an open turn, got turn {handle.id}, already ended "
-                    "(end_turn() or a newer start_turn()); start a new turn"
-                )
-            normalizer = handle._normalizer if handle is not None else InputNormalizer(self._format)
-            prepared = normalizer.prepare(data, sample_rate=sample_rate, channels=channels)
-            if handle is None:
-                handle = self._start_turn(normalizer)
-            state = handle._state
-            state.pushing += 1
-            try:
-                step = max(1, round(prepared.sample_rate * PUSH_SLICE))
-                big = prepared.source_samples > step
-                for block in normalizer.convert(prepared, slice_samples=step):
-                    if self._max_queued is not None:
-                        await self._wait_for_room(handle)
-                    self._enqueue(handle, block)
-                    if big:
-                        await asyncio.sleep(0)  # more than one slice: let the loop run between them
-                        if self.readyState != "live":
-                            break
-            finally:
-                self._pushing_done(handle)
-
-    def _pushing_done(self, turn: Turn) -> None:
-        """One push (or encoded stream) of ``turn`` is over; complete the turn if it was the last."""
-        state = turn._state
-        state.pushing -= 1
-        if state.ended and not state.pushing:
-            self._flush_tail(turn)
-            self._synthesis_complete(turn)
-            self._engine.settle(state)
-            self._dispatch(self._clock.now())
-
-    async def _wait_for_room(self, turn: Turn) -> None:
-        """Backpressure: wait while more than ``max_queued`` is queued, unless ``turn`` is interrupted."""
-        limit = self._max_queued
-        if limit is None:
-            return
-        while len(self._engine.queue) > limit and not turn._state.interrupted and self.readyState == "live":
-            if self._room is None:
-                self._room = asyncio.Event()
-            await self._room.wait()
-
-    def _wake_pushers(self) -> None:
-        if self._room is not None:
-            self._room.set()
-            self._room = None
+        await self._intake.push(data, sample_rate=sample_rate, channels=channels, turn=turn)
 
     async def push_encoded(
         self,
@@ -334,34 +286,22 @@ class AgentAudioTrack(MediaStreamTrack):
         """Queue the next chunk of an encoded TTS stream (split anywhere) for playout.
 
         Bytes for an interrupted turn are discarded without being decoded. The chunk
-        goes to the turn's open :class:`EncodedStream`, opened on the first
-        call (see :meth:`open_encoded` for the formats and what runs where). The stream
-        ends, and the decoder's tail is queued, when the turn ends
-        (:meth:`end_turn`). For several streams in one turn (one TTS request per
-        sentence, each with its own header), use :meth:`open_encoded` and
-        :meth:`EncodedStream.end`.
+        goes to the turn's open :class:`EncodedStream`, opened on the first call (see
+        :meth:`open_encoded` for the formats and what runs where). The stream ends, and
+        the decoder's tail is queued, when the turn ends (:meth:`end_turn`). For several
+        streams in one turn (one TTS request per sentence, each with its own header),
+        use :meth:`open_encoded` and :meth:`EncodedStream.end`. The turn is chosen as
+        for :meth:`push`.
 
         Raises:
-            InvalidAudioError: unknown ``format``, a different format than the turn's
-                open stream, ``sample_rate`` missing for ``"pcm_s16le"``, or given for a
-                format that carries its own.
+            InvalidAudioError: ``chunk`` is not bytes-like, unknown ``format``, a
+                different format than the turn's open stream, ``sample_rate`` missing
+                for ``"pcm_s16le"`` or given for a format that carries its own. Nothing
+                changes.
             TurnClosedError: ``turn`` was ended and not interrupted.
             TrackClosedError: the track was stopped.
         """
-        self._check_live()
-        handle = turn if turn is not None else self._turn_for_push()
-        if handle is not None and handle._state.interrupted:
-            if format not in DEMUXERS:
-                raise InvalidAudioError(f"expected format in {list(DEMUXERS)}, got {format!r}")
-            return  # a stale TTS task: its bytes are discarded undecoded
-        stream = None if handle is None else self._streams.get(handle.id)
-        if stream is None or stream.ended:
-            stream = self.open_encoded(format, sample_rate=sample_rate, channels=channels, turn=handle)
-        elif stream.format != format:
-            raise InvalidAudioError(
-                f"expected format {stream.format!r} (turn {stream.turn.id}'s open stream), got {format!r}"
-            )
-        await stream.push(chunk)
+        await self._intake.push_encoded(chunk, format=format, sample_rate=sample_rate, channels=channels, turn=turn)
 
     def open_encoded(
         self,
@@ -371,7 +311,7 @@ class AgentAudioTrack(MediaStreamTrack):
         channels: int | None = None,
         turn: Turn | None = None,
     ) -> EncodedStream:
-        """Open an encoded stream for ``turn`` (default: the current open turn, or a new one).
+        """Open an encoded stream for ``turn`` (default: chosen as for :meth:`push`).
 
         Args:
             format: one of ``"mp3"``, ``"ogg"`` (Opus or Vorbis in Ogg; ``"opus"`` is
@@ -385,25 +325,12 @@ class AgentAudioTrack(MediaStreamTrack):
         (:meth:`EncodedStream.end`) or the turn (which ends the stream).
 
         Raises:
-            InvalidAudioError: unknown ``format`` or wrong ``sample_rate``/``channels``;
-                or the turn already has a stream that is still decoding.
+            InvalidAudioError: unknown ``format`` or wrong ``sample_rate``/``channels``.
+            InvalidStateError: the turn already has a stream that is still decoding.
             TurnClosedError: ``turn`` was ended and not interrupted.
             TrackClosedError: the track was stopped.
         """
-        self._check_live()
-        if turn is not None and turn._track is not self:
-            raise InvalidAudioError(f"expected a Turn of this track, got {turn!r} of another track")
-        if turn is not None and turn._state.ended and not turn._state.interrupted:
-            raise TurnClosedError(f"expected an open turn, got turn {turn.id}, already ended")
-        handle = turn if turn is not None else self._turn_for_push()
-        if handle is not None and handle.id in self._streams:
-            raise InvalidAudioError(
-                f"expected one encoded stream at a time per turn, got a second while turn {handle.id}'s "
-                f"{self._streams[handle.id].format!r} stream is still decoding"
-            )
-        if handle is None:
-            handle = self.start_turn()
-        return EncodedStream(self, handle, format, sample_rate=sample_rate, channels=channels)
+        return self._intake.open_encoded(format, sample_rate=sample_rate, channels=channels, turn=turn)
 
     def push_threadsafe(
         self,
@@ -416,7 +343,7 @@ class AgentAudioTrack(MediaStreamTrack):
     ) -> concurrent.futures.Future[None]:
         """Push from any thread: :meth:`push` (or :meth:`push_encoded` with ``format``) on the track's loop.
 
-        Calls from one thread are queued in call order (each one is scheduled with
+        Calls from one thread are queued in call order (each is scheduled with
         ``loop.call_soon_threadsafe`` and pushes take the track's push lock first come,
         first served), so every producer's audio keeps its order. ``data`` is used after
         this returns: do not reuse its buffer.
@@ -426,19 +353,11 @@ class AgentAudioTrack(MediaStreamTrack):
             (or raises what :meth:`push` raised). Do not wait on it from the loop's thread.
 
         Raises:
-            RuntimeError: the track was created outside a running event loop and has not
-                been used on one yet, so there is no loop to hand the push to.
+            InvalidStateError: the track was created outside a running event loop and
+                not used on one yet, or its loop is closed.
+            InvalidAudioError: ``format`` given with data that is not bytes-like.
         """
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("expected a track created (or used) on a running event loop, got none to push to")
-        if format is None:
-            coro = self.push(data, sample_rate=sample_rate, channels=channels, turn=turn)
-        else:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise InvalidAudioError(f"expected encoded bytes with format={format!r}, got {type(data).__name__}")
-            coro = self.push_encoded(data, format=format, sample_rate=sample_rate, channels=channels, turn=turn)
-        return asyncio.run_coroutine_threadsafe(coro, loop)
+        return self._intake.push_threadsafe(data, sample_rate=sample_rate, channels=channels, turn=turn, format=format)
 
     def start_recording(self, path: str | Path, *, format: str | None = None) -> Recorder:
         """Record every frame :meth:`recv` hands out from now on (what the listener hears).
@@ -452,25 +371,13 @@ class AgentAudioTrack(MediaStreamTrack):
         encoding and writing run on a worker thread. Stop with :meth:`Recorder.stop`.
 
         Raises:
-            AgentAudioError: a recording is already running on this track.
+            InvalidStateError: a recording is already running on this track.
             InvalidAudioError: unknown ``format``.
         """
         if self._recorder is not None and not self._recorder.stopped:
-            raise AgentAudioError(f"expected no recording running, got one to {self._recorder.path}")
-        recorder = Recorder(path, self._format, format=format)
-        self._recorder = recorder
-        return recorder
-
-    def _stream_opened(self, stream: EncodedStream) -> None:
-        self._streams[stream.turn.id] = stream
-        stream.turn._state.pushing += 1
-
-    def _stream_closed(self, stream: EncodedStream) -> None:
-        if self._streams.get(stream.turn.id) is stream:
-            del self._streams[stream.turn.id]
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        self._pushing_done(stream.turn)
+            raise InvalidStateError(f"expected no recording running, got one to {self._recorder.path}")
+        self._recorder = Recorder(path, self._format, format=format)
+        return self._recorder
 
     # -- control ---------------------------------------------------------------
 
@@ -478,8 +385,9 @@ class AgentAudioTrack(MediaStreamTrack):
         """Go quiet at once for a possible false interruption, keeping the queue.
 
         From the next frame the voice ramps down over ``PAUSE_RAMP`` (5 ms) of queued
-        samples, then silence is sent while the clock runs on; pushes keep queueing.
-        No-op if already paused.
+        samples from the gain heard now (at once when no voice is audible), then silence
+        is sent while the clock runs on; pushes keep queueing. During an interrupt's
+        fade, the fade plays on and the silence follows it. No-op if already paused.
 
         Args:
             timeout: seconds after which the pause decides by itself if neither
@@ -491,8 +399,8 @@ class AgentAudioTrack(MediaStreamTrack):
             InvalidAudioError: ``timeout`` is negative or not finite, or ``on_timeout``
                 is not one of the two actions.
         """
-        if timeout is not None and (not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout < 0):
-            raise InvalidAudioError(f"expected timeout >= 0 seconds or None, got {timeout!r}")
+        if timeout is not None:
+            timeout = check_number("timeout", timeout, unit="seconds or None")
         if on_timeout not in ("resume", "interrupt"):
             raise InvalidAudioError(f"expected on_timeout 'resume' or 'interrupt', got {on_timeout!r}")
         if not self._engine.pause():
@@ -501,8 +409,8 @@ class AgentAudioTrack(MediaStreamTrack):
         self._paused_at = now
         self._pause_deadline = None if timeout is None else now + timeout
         self._pause_timeout_action = on_timeout
-        self._on_pause()
-        self._emit_later("paused", Paused(turn_id=self._current_id()))
+        self._taps.control("paused")
+        self._deferred.emit_later("paused", Paused(turn_id=self._current_id()))
 
     def resume(self) -> None:
         """Carry on from the exact sample where :meth:`pause` stopped, ramping up over 5 ms.
@@ -512,9 +420,9 @@ class AgentAudioTrack(MediaStreamTrack):
         if not self._engine.resume():
             return
         self._pause_deadline = None
-        self._on_resume()
+        self._taps.control("resumed")
         paused_for = self._clock.now() - self._paused_at
-        self._emit_later("resumed", Resumed(turn_id=self._current_id(), paused_for=paused_for))
+        self._deferred.emit_later("resumed", Resumed(turn_id=self._current_id(), paused_for=paused_for))
 
     def interrupt(self) -> None:
         """Stop speaking: a real interruption (barge-in). Does not close the track.
@@ -522,35 +430,27 @@ class AgentAudioTrack(MediaStreamTrack):
         From the next frame, the next ``fade_out`` seconds of queued speech play under
         an exponential fade from 0 dB to -60 dB ending on exact zero; everything after
         is dropped and counted, and audio still being pushed for the interrupted turns
-        is dropped too. While paused, what is queued is dropped at once and the pause
-        ends. A fade already running is not restarted. No-op when nothing is playing
-        or queued. Costs O(chunks in the fade window), whatever is queued.
+        is dropped too. The fade starts from the gain the listener hears now: while
+        paused, or before the turn's first frame, or in an underrun, what is queued is
+        dropped at once, silently. The pause, if any, ends. A fade already running is
+        not restarted. No-op when nothing is playing or queued. Costs O(chunks in the
+        fade window), whatever is queued.
         """
         result = self._engine.interrupt()
         if not result.turns:
             return
         self._pause_deadline = None
-        resamplers: deque[object] = deque()
-        for state in result.turns:
-            stream = self._streams.get(state.id)
-            if stream is not None:
-                stream._abort()
-            handle = self._handles.get(state.id)
-            resampler = None if handle is None else handle._normalizer.reset()  # no tail for an interrupted turn
-            if resampler is not None:
-                resamplers.append(resampler)
-        self._release_later(result.garbage)
-        self._release_later(resamplers)
-        self._wake_pushers()
-        self._on_interrupt()
         ids = tuple(state.id for state in result.turns)
-        self._emit_later(
+        self._deferred.release_later(result.garbage)
+        self._deferred.release_later(self._intake.interrupted(ids))
+        self._taps.control("interrupted", ids)
+        self._deferred.emit_later(
             "interrupted",
             Interrupted(
                 turn_id=ids[-1], turn_ids=ids, fade_samples=result.fade_samples, dropped_samples=result.dropped
             ),
         )
-        self._dispatch(self._clock.now())
+        self._dispatch_now(result.events)
 
     # -- state -----------------------------------------------------------------
 
@@ -567,23 +467,25 @@ class AgentAudioTrack(MediaStreamTrack):
         its last voiced frame left less than ``speaking_grace`` seconds ago (bridging
         gaps in streaming TTS). False while paused.
         """
-        engine = self._engine
-        if engine.paused:
+        if self._engine.paused:
             return False
-        if engine.last_voiced:
+        if self._last_voiced:
             return True
-        turn = engine.current
-        if turn is None or not turn.accepts_audio or self._last_voiced_at is None:
+        turn = self._book.current
+        if turn is None or turn.ended or turn.interrupted or self._last_voiced_at is None:
             return False
         return self._clock.now() - self._last_voiced_at < self._speaking_grace
 
     def snapshot_playback(self) -> tuple[int, int]:
         """(played, pushed) samples per channel of the current turn; (0, 0) before any."""
-        state = self._engine.current
-        return (0, 0) if state is None else (state.played, state.pushed)
+        turn = self._book.current
+        if turn is None:
+            return (0, 0)
+        stats = turn.stats
+        return (stats.played_samples, stats.pushed_samples)
 
     def metrics(self) -> TrackMetrics:
-        """A snapshot of the pacing and queue metrics."""
+        """A snapshot of the pacing and queue metrics (durations in seconds, counts in frames or samples)."""
         pacer = self._pacer
         return TrackMetrics(
             frames_sent=self._frames_sent,
@@ -594,7 +496,7 @@ class AgentAudioTrack(MediaStreamTrack):
             queued_samples=len(self._engine.queue),
             sample_rate=self.sample_rate,
             time_to_first_audio=dict(self._ttfa),
-            decode_errors=self._decode_errors,
+            decode_errors=self._intake.decode_errors,
         )
 
     # -- aiortc ----------------------------------------------------------------
@@ -628,73 +530,40 @@ class AgentAudioTrack(MediaStreamTrack):
         except MediaStreamError:
             raise
         except Exception:
-            if not self._fault_logged:
-                self._fault_logged = True
-                logger.exception("agent_audio: fault while producing a frame; sending silence")
+            self._log_fault("producing a frame; sending silence")
             return self._build_frame(np.zeros((self.frame_samples, self.channels), dtype=np.int16))
 
     def stop(self) -> None:
         """End the track: drop what is queued, finish every turn, then end as aiortc does.
 
-        Encoded streams still decoding are aborted, and a recording is closed.
-        Unfinished turns get their ``turn_finished`` (with ``interrupted=True``) and
-        their :meth:`Turn.wait_for_playout` returns. Pending events are emitted before
-        aiortc removes all listeners.
+        Encoded streams still decoding are aborted, pushes waiting for room or between
+        slices return, and a recording is closed. Every unfinished turn gets its
+        ``turn_finished`` (``interrupted=True``) and its :meth:`Turn.wait_for_playout`
+        returns. Pending events are emitted before aiortc removes all listeners. Stages
+        with a ``close()`` are closed. Idempotent.
         """
         if self.readyState == "live":
-            for stream in list(self._streams.values()):
-                stream._abort()
+            self._intake.close()
             if self._recorder is not None:
                 self._recorder.close()  # the file is finished; recorder.stop() still waits for it
-            self._wake_pushers()
-            self._engine.interrupt(cut=True)
-            self._garbage.clear()
-            self._dispatch(self._clock.now())
-            self._flush_events()
+            result = self._engine.close()
+            self._deferred.drop_garbage()
+            self._pause_deadline = None
+            self._dispatch_now(result.events)
+            self._deferred.flush()
+            for stage in self._stages:
+                close = getattr(stage, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:
+                        logger.exception("agent_audio: output stage %r raised in close()", stage)
         super().stop()
-
-    # -- hooks for subclasses --------------------------------------------------
-
-    def _process_output(self, voice: Block) -> Block:
-        """Hook: turn the voice block into what goes on the wire.
-
-        Args:
-            voice: int16, shape ``(frame_samples, channels)``, at the track format;
-                possibly a read-only view; do not write to it.
-
-        Returns:
-            int16, C-contiguous, the same shape. The base returns ``voice``.
-        """
-        return voice
-
-    def _voice_queued(self, turn: Turn, samples: Block) -> None:
-        """Hook: ``samples`` (int16, ``(n, channels)``, track format) were queued for ``turn``.
-
-        Called in push order, only for audio that will be played (not for audio
-        dropped because its turn was interrupted). Do not write to ``samples``.
-        """
-
-    def _on_pause(self) -> None:
-        """Hook: :meth:`pause` took effect (not called for a no-op pause)."""
-
-    def _on_resume(self) -> None:
-        """Hook: :meth:`resume` took effect (also when a pause timed out into a resume)."""
-
-    def _on_interrupt(self) -> None:
-        """Hook: :meth:`interrupt` stopped at least one turn (also a timed-out pause)."""
-
-    def _on_turn_end(self, turn: Turn) -> None:
-        """Hook: synthesis of ``turn`` is complete and all its audio was queued.
-
-        Called once per turn that was not interrupted, after the last
-        :meth:`_voice_queued` for it (the resampler's tail included).
-        """
 
     # -- internals -------------------------------------------------------------
 
-    def _synthesis_complete(self, turn: Turn) -> None:
-        if not turn._state.interrupted:
-            self._on_turn_end(turn)
+    def _is_live(self) -> bool:
+        return self.readyState == "live"
 
     def _next_frame(self, now: float, due: float) -> av.AudioFrame:
         self._pacer.handed_out(now, due)
@@ -703,131 +572,70 @@ class AgentAudioTrack(MediaStreamTrack):
                 self.interrupt()
             else:
                 self.resume()
-        engine = self._engine
-        block = engine.render(self.frame_samples)
-        if engine.events:
-            self._dispatch(now)
-        if engine.last_voiced:
+        rendered = self._engine.render(self._format.frame_samples)
+        if rendered.events:
+            self._dispatch(rendered.events, now)
+        self._last_voiced = voiced = rendered.voiced
+        if voiced:
             self._last_voiced_at = now
-        if self._room is not None and len(engine.queue) <= self._max_queued:  # type: ignore[operator]
-            self._wake_pushers()
-        return self._build_frame(self._process_output(block))
+        self._intake.frame_played()
+        if self._book.waiting:
+            self._book.wake_played()
+        samples = rendered.samples
+        if self._stages:
+            frame = OutputFrame(samples, voiced, rendered.peak, rendered.turn_id, self._pts)
+            for stage in self._stages:
+                try:
+                    frame = stage.process(frame)
+                except Exception:
+                    self._log_fault(f"in output stage {stage!r}; the frame goes on without it")
+            samples = frame.samples
+        return self._build_frame(samples)
 
     def _build_frame(self, block: Block) -> av.AudioFrame:
-        frame = av.AudioFrame(format=self._av_format, layout=self._av_layout, samples=self._format.frame_samples)
+        fmt = self._format
+        frame = av.AudioFrame(format=self._av_format, layout=self._av_layout, samples=fmt.frame_samples)
         frame.planes[0].update(block)  # type: ignore[arg-type]  # PyAV's stub says bytes; any buffer works
         if self._recorder is not None:
             self._recorder.put(block)
         frame.pts = self._pts
-        frame.sample_rate = self._format.sample_rate
+        frame.sample_rate = fmt.sample_rate
         frame.time_base = self._time_base
-        self._pts += self._format.frame_samples
+        self._pts += fmt.frame_samples
         self._frames_sent += 1
         return frame
 
-    def _check_live(self) -> None:
-        if self.readyState != "live":
-            raise TrackClosedError("expected a live track, got a stopped one")
-
     def _current_id(self) -> int | None:
-        return None if self._current is None else self._current.id
+        turn = self._book.current
+        return None if turn is None else turn.id
 
-    def _start_turn(self, normalizer: InputNormalizer) -> Turn:
-        previous = self._current
-        if previous is not None and previous._state.accepts_audio:
-            self.end_turn(previous)
-        state = self._engine.start_turn()
-        turn = Turn(self, state, normalizer, self._clock.now())
-        self._handles[state.id] = turn
-        self._current = turn
-        self._last_voiced_at = None
-        return turn
+    def _dispatch_now(self, events: Sequence[EngineEvent]) -> None:
+        if events:
+            self._dispatch(events, self._clock.now())
 
-    def _turn_for_push(self) -> Turn | None:
-        """The current turn if open or interrupted; None when a new one must start."""
-        turn = self._current
-        if turn is None or (turn._state.ended and not turn._state.interrupted):
-            return None
-        return turn
-
-    def _enqueue(self, turn: Turn, block: Block) -> None:
-        state = turn._state
-        self._engine.enqueue(state, block)
-        if not state.interrupted and len(block):
-            self._voice_queued(turn, block)
-
-    def _flush_tail(self, turn: Turn) -> None:
-        tail = turn._normalizer.flush()
-        if tail is not None:
-            self._enqueue(turn, tail)
-
-    def _dispatch(self, now: float) -> None:
+    def _dispatch(self, events: Sequence[EngineEvent], now: float) -> None:
         """Turn the engine's events into scheduled pyee events."""
-        events, self._engine.events = self._engine.events, []
         for event in events:
-            turn = self._handles.get(event.turn_id)
+            turn = self._book.get(event.turn_id)
             if turn is None:
                 continue
             if event.kind is EventKind.STARTED:
-                ttfa = now - turn._started_at
-                turn._time_to_first_audio = ttfa
+                ttfa = self._book.started(turn, now)
                 self._ttfa[turn.id] = ttfa
                 if len(self._ttfa) > _TTFA_KEPT:
                     self._ttfa.popitem(last=False)
-                self._emit_later("playout_started", PlayoutStarted(turn.id, ttfa, self._pts + event.offset))
+                self._deferred.emit_later("playout_started", PlayoutStarted(turn.id, ttfa, self._pts + event.offset))
             elif event.kind is EventKind.UNDERRUN:
-                self._emit_later("underrun", Underrun(turn.id, turn._state.played))
+                self._deferred.emit_later("underrun", Underrun(turn.id, turn.stats.played_samples))
             else:
-                del self._handles[turn.id]
-                stats = turn.stats
-                turn._finish(stats)
-                self._emit_later("turn_finished", TurnFinished(turn.id, stats))
+                stats = self._book.finished(turn)
+                self._deferred.emit_later("turn_finished", TurnFinished(turn.id, stats))
 
-    def _release_later(self, garbage: deque[Any]) -> None:
-        """Free dropped chunks (and resamplers) over the next loop iterations, 256 per iteration.
+    def _log_fault(self, what: str) -> None:
+        if what not in self._faults_logged:
+            self._faults_logged.add(what)
+            logger.exception("agent_audio: fault %s (logged once)", what)
 
-        Freeing 60 s of queued speech at once would block the loop for milliseconds;
-        a batch of 256 chunks costs well under 100 us.
-        """
-        if not garbage:
-            return
-        self._garbage.append(garbage)
-        if len(self._garbage) > 1:
-            return  # a release is already scheduled
-        try:
-            asyncio.get_running_loop().call_soon(self._release_some)
-        except RuntimeError:  # no loop running: free now
-            self._garbage.clear()
 
-    def _release_some(self) -> None:
-        budget = 256
-        while budget and self._garbage:
-            batch = self._garbage[0]
-            while budget and batch:
-                batch.pop()
-                budget -= 1
-            if not batch:
-                self._garbage.popleft()
-        if self._garbage:
-            asyncio.get_running_loop().call_soon(self._release_some)
-
-    def _emit_later(self, name: str, payload: object) -> None:
-        self._pending_events.append((name, payload))
-        if self._flush_scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop running (synchronous use): emit now
-            self._flush_events()
-            return
-        self._flush_scheduled = True
-        loop.call_soon(self._flush_events)
-
-    def _flush_events(self) -> None:
-        self._flush_scheduled = False
-        events, self._pending_events = self._pending_events, []
-        for name, payload in events:
-            self.emit(name, payload)
-
-    def _log_handler_error(self, exc: BaseException) -> None:
-        logger.error("agent_audio: an event handler raised", exc_info=exc)
+def _log_handler_error(exc: BaseException) -> None:
+    logger.error("agent_audio: an event handler raised", exc_info=exc)

@@ -32,10 +32,9 @@ from typing import Any
 import av
 import numpy as np
 
-from agent_audio import AgentAudioTrack
+from agent_audio import AgentAudioTrack, VoiceTap
 from agent_audio._encoded import EncodedStream
 from agent_audio._speech import ENCODINGS, encode_stream, load_speech
-from agent_audio._turn import Turn
 from agent_audio.testing import ManualClock
 
 SECONDS = 6.0
@@ -43,12 +42,13 @@ SPEED = 4.0  # the TTS service streams this many times faster than real time
 FORMATS = [*ENCODINGS, "pcm_s16le"]
 
 
-class TimedTrack(AgentAudioTrack):
-    """Notes when the first decoded samples of a turn are queued."""
+class FirstPcm(VoiceTap):
+    """A voice tap that notes when the first decoded samples of a turn are queued."""
 
-    first_pcm: float | None = None
+    def __init__(self) -> None:
+        self.first_pcm: float | None = None
 
-    def _voice_queued(self, turn: Turn, samples: Any) -> None:
+    def voice_queued(self, turn_id: int, samples: Any) -> None:
         if self.first_pcm is None:
             self.first_pcm = time.perf_counter()
 
@@ -72,7 +72,8 @@ def stats_us(values: list[float]) -> dict[str, float]:
 async def run(name: str, chunk_ms: float) -> dict[str, Any]:
     data, fmt, extra = stream_bytes(name)
     step = max(1, round(len(data) * chunk_ms / (SECONDS * 1000)))
-    track = TimedTrack(sample_rate=48000, clock=ManualClock())
+    first = FirstPcm()
+    track = AgentAudioTrack(sample_rate=48000, clock=ManualClock(), taps=[first])
     deliveries: list[float] = []
     original = EncodedStream._deliver
 
@@ -93,16 +94,16 @@ async def run(name: str, chunk_ms: float) -> dict[str, Any]:
             call = time.perf_counter()
             await track.push_encoded(data[offset : offset + step], format=fmt, turn=turn, **extra)
             pushes.append(time.perf_counter() - call)
-            if pushed_at_first is None and track.first_pcm is not None:
+            if pushed_at_first is None and first.first_pcm is not None:
                 pushed_at_first = offset
         turn.end()
         while turn._state.pushing:  # noqa: ASYNC110 - set by the decoder thread's hand-over
             await asyncio.sleep(0.001)
         if pushed_at_first is None:
             pushed_at_first = len(data)
-        assert track.first_pcm is not None
+        assert first.first_pcm is not None
         return {
-            "first_pcm_ms": (track.first_pcm - start) * 1e3,
+            "first_pcm_ms": (first.first_pcm - start) * 1e3,
             "audio_pushed_before_first_pcm_ms": pushed_at_first / len(data) * SECONDS * 1000,
             "push": stats_us(pushes),
             "deliver": stats_us(deliveries) if deliveries else {"mean": 0.0, "p95": 0.0, "max": 0.0},

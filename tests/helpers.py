@@ -51,7 +51,7 @@ async def receive(track: AgentAudioTrack, frames: int) -> Block:
     """``recv()`` ``frames`` frames, assert each one's format and pts, return all samples concatenated."""
     out = []
     for _ in range(frames):
-        expected_pts = track._pts
+        expected_pts = track.metrics().frames_sent * track.frame_samples
         frame = await track.recv()
         out.append(assert_frame(frame, track, pts=expected_pts))
     return np.concatenate(out) if out else np.zeros((0, track.channels), np.int16)

@@ -1,7 +1,10 @@
 """Loading clips (agent_audio._clip).
 
 Guards: files, arrays, bytes and frames load at the track format in one go, resampled
-once; errors for missing files, files without audio, empty clips and unknown types.
+once; errors for missing files, files without audio, empty clips and unknown types; an
+empty file, a directory or a file that is not audio raises InvalidAudioError naming the
+path and what was expected (regression: PyAV's InvalidDataError / IsADirectoryError
+leaked, with FFmpeg's raw errno).
 """
 
 from __future__ import annotations
@@ -40,3 +43,30 @@ def test_errors(tmp_path: Path) -> None:
         load_clip(b"", FMT)
     with pytest.raises(InvalidAudioError, match="expected a path, bytes"):
         load_clip(42, FMT)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.wav", b"", r"expected an audio file, got an empty file \(0 bytes\): .*empty\.wav$"),
+        (
+            "text.mp3",
+            b"hello, not audio\n" * 20,
+            r"expected an audio file PyAV can decode, got .*text\.mp3: Invalid data",
+        ),
+        ("noise.wav", bytes(range(256)) * 20, r"expected an audio file PyAV can decode, got .*noise\.wav: "),
+        ("folder", None, r"expected an audio file, got a directory: .*folder$"),
+    ],
+)
+def test_a_file_that_is_not_audio_names_the_path_and_what_was_expected(
+    tmp_path: Path, name: str, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(InvalidAudioError, match=message) as info:
+        load_clip(path, FMT)
+    assert "Errno" not in str(info.value)
+    assert not isinstance(info.value, av.FFmpegError) and isinstance(info.value, ValueError)

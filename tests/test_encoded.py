@@ -6,13 +6,22 @@ the whole stream has arrived; a corrupted middle chunk is skipped and counted, a
 stream goes on; an interrupt discards what is still decoding; bad arguments get
 expected-vs-got errors. Decoding runs on real threads, so the tests wait (with a
 timeout) for a condition, never for a fixed time.
+
+The decoder itself (agent_audio._decode.StreamDecoder): a short stream loses no sample
+at its end (regression: 10 samples at 24 kHz gave 0 of 20); bad arguments are refused
+by ``check_format`` and the constructor before any thread starts; ``caught_up`` tells
+the feeder when every byte fed has been decoded and delivered, the hook the shell's
+``max_queued`` backpressure waits on (regression: encoded pushes queued 6 s past a
+0.3 s bound, the room check running before decoding).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import queue
 import random
+import threading
 import wave
 from collections.abc import Callable
 
@@ -21,8 +30,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent_audio import AgentAudioTrack, InvalidAudioError, TurnClosedError
-from agent_audio._decode import WavHeader
+from agent_audio import AgentAudioTrack, InvalidAudioError, InvalidStateError, TurnClosedError
+from agent_audio._decode import StreamDecoder, WavHeader, check_format
+from agent_audio._format import AudioFormat
 from agent_audio._speech import ENCODINGS
 from agent_audio.testing import ManualClock
 
@@ -68,7 +78,7 @@ async def decode_all(name: str, pieces: list[bytes]) -> tuple[AgentAudioTrack, i
     for piece in pieces:
         await track.push_encoded(piece, format=ENCODINGS[name][0], turn=turn)
     turn.end()
-    await until(lambda: not turn._state.pushing)
+    await until(lambda: not turn.decoding)
     return track, turn.stats.pushed_samples
 
 
@@ -144,7 +154,7 @@ async def test_garbage_that_is_not_the_format_finishes_the_turn_with_errors() ->
     try:
         await track.push_encoded(random.Random(2).randbytes(5000), format="mp3", turn=turn)
         turn.end()
-        await until(lambda: not turn._state.pushing)
+        await until(lambda: not turn.decoding)
         await receive(track, 5)
         assert turn.stats.finished
     finally:
@@ -161,7 +171,7 @@ async def test_interrupt_discards_what_is_still_decoding() -> None:
     await receive(track, 5)
     track.interrupt()
     await track.push_encoded(data[len(data) // 2 :], format="mp3", turn=turn)  # a stale TTS task
-    await until(lambda: not turn._state.pushing)
+    await until(lambda: not turn.decoding)
     await receive(track, 20)
     s = turn.stats
     assert s.interrupted and s.finished
@@ -179,7 +189,7 @@ async def test_ending_the_turn_flushes_the_decoder_tail_and_finishes_it() -> Non
     turn = track.current_turn
     assert turn is not None
     track.end_turn()
-    await until(lambda: not turn._state.pushing)
+    await until(lambda: not turn.decoding)
     assert abs(turn.stats.pushed_samples - SOURCE) <= TOLERANCE["opus"]
     await receive(track, turn.stats.pushed_samples // 960 + 2)
     assert turn.stats.finished and not turn.stats.interrupted
@@ -209,7 +219,7 @@ async def test_raw_pcm_carries_a_partial_sample_over_to_the_next_chunk() -> None
     turn = track.current_turn
     assert turn is not None
     track.end_turn()
-    await until(lambda: not turn._state.pushing)
+    await until(lambda: not turn.decoding)
     assert turn.stats.pushed_samples == 2400  # the odd byte was carried over
     played = await receive(track, 3)
     assert np.array_equal(played[:2400, 0], np.frombuffer(pcm, np.int16))
@@ -240,7 +250,7 @@ async def test_mixing_pcm_and_a_decoding_stream_in_one_turn_is_refused() -> None
         await track.push(np.zeros(960, np.int16))
     with pytest.raises(InvalidAudioError, match="expected format 'mp3'"):
         await track.push_encoded(b"OggS", format="ogg")
-    with pytest.raises(InvalidAudioError, match="one encoded stream at a time"):
+    with pytest.raises(InvalidStateError, match="one encoded stream at a time"):
         track.open_encoded("mp3")
     with pytest.raises(InvalidAudioError, match="expected encoded bytes, got str"):
         await track.push_encoded("text", format="mp3")  # type: ignore[arg-type]
@@ -277,3 +287,145 @@ def test_wav_header_errors_name_expected_and_got() -> None:
     assert header.feed(b"RIFF\x00\x00\x00\x00WAVE" + b"JUNK" + (70000).to_bytes(4, "little")) == b""
     with pytest.raises(InvalidAudioError, match="expected a 16-bit PCM WAV header"):
         header.feed(bytes(WavHeader.LIMIT))
+
+
+OUT = AudioFormat(sample_rate=RATE, channels=1, frame_samples=960)
+
+
+class Collect:
+    """StreamDecoder callbacks, recorded on the worker thread; ``wait()`` for the end."""
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.caught_up: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
+        self.errors: int | None = None
+        self.done = threading.Event()
+
+    @property
+    def samples(self) -> int:
+        return sum(len(b) for b in self.blocks)
+
+    def deliver(self, blocks: list[np.ndarray]) -> None:
+        self.blocks.extend(blocks)
+
+    def on_caught_up(self, fed: int) -> None:
+        self.caught_up.put((fed, self.samples))  # samples delivered when it was called
+
+    def finished(self, errors: int) -> None:
+        self.errors = errors
+        self.done.set()
+
+    def decoder(self, demuxer: str, **kw: int) -> StreamDecoder:
+        return StreamDecoder(demuxer, OUT, self.deliver, self.finished, caught_up=self.on_caught_up, **kw)
+
+
+@pytest.mark.parametrize(("rate", "samples", "expected"), [(24000, 10, 20), (16000, 10, 30), (44100, 1, 1)])
+def test_a_short_stream_loses_no_sample_at_its_end(rate: int, samples: int, expected: int) -> None:
+    got = Collect()
+    decoder = got.decoder("pcm_s16le", pcm_rate=rate)
+    decoder.feed(np.full(samples, 1000, np.int16).tobytes())
+    decoder.close()
+    assert got.done.wait(10)
+    assert (got.samples, got.errors) == (expected, 0)
+
+
+def test_a_short_wav_stream_loses_no_sample_at_its_end() -> None:
+    got = Collect()
+    decoder = got.decoder("wav")
+    decoder.feed(wav_bytes(rate=24000, frames=10))
+    decoder.close()
+    assert got.done.wait(10)
+    assert got.samples == 20
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("wma", None, None), "expected format in"),
+        ((["mp3"], None, None), "expected format in"),
+        (("pcm_s16le", None, None), 'expected sample_rate for format "pcm_s16le", got None'),
+        (("pcm_s16le", 2**31, None), "expected sample_rate from 8000 to 192000 Hz, got 2147483648 Hz"),
+        (("pcm_s16le", 24000, 9), "expected channels as an int from 1 to 8, got 9"),
+        (("mp3", 24000, None), "expected no sample_rate/channels for 'mp3'"),
+        (("wav", None, 2), "expected no sample_rate/channels for 'wav'"),
+    ],
+)
+def test_check_format_refuses_bad_arguments_and_starts_nothing(args: tuple[object, ...], message: str) -> None:
+    before = threading.active_count()
+    with pytest.raises(InvalidAudioError, match=message):
+        check_format(*args)
+    assert threading.active_count() == before
+
+
+def test_check_format_names_the_demuxer() -> None:
+    assert [check_format("opus"), check_format("adts"), check_format("pcm_s16le", 16000, 2)] == [
+        "ogg",
+        "aac",
+        "pcm_s16le",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("demuxer", "kw", "message"),
+    [
+        ("wma", {}, "expected a demuxer in"),
+        ("pcm_s16le", {}, 'expected sample_rate for format "pcm_s16le"'),
+        ("pcm_s16le", {"pcm_rate": 10**12}, "expected sample_rate from 8000 to 192000 Hz"),
+    ],
+)
+def test_a_decoder_with_bad_arguments_starts_no_thread(demuxer: str, kw: dict[str, int], message: str) -> None:
+    before = threading.active_count()
+    with pytest.raises(InvalidAudioError, match=message):
+        Collect().decoder(demuxer, **kw)
+    assert threading.active_count() == before
+
+
+def test_a_wav_header_with_an_absurd_rate_is_refused() -> None:
+    data = bytearray(wav_bytes(rate=16000))
+    data[24:28] = (2**31 - 1).to_bytes(4, "little")
+    with pytest.raises(InvalidAudioError, match="expected a WAV sample rate from 8000 to 192000 Hz"):
+        WavHeader(bytearray()).feed(bytes(data))
+
+
+#: Encoded bytes a demuxer holds before it asks for more: FFmpeg's MP3 demuxer reads
+#: 1024-byte raw packets and parses frames out of them; Ogg starts with about 1 KB of
+#: OpusHead/OpusTags pages that hold no audio.
+HELD = {"wav": 0, "mp3": 1024 + 512, "opus": 1024}
+
+
+@pytest.mark.parametrize("name", ["wav", "mp3", "opus"])
+def test_caught_up_means_everything_fed_was_decoded_and_delivered(name: str) -> None:
+    """The shell's backpressure protocol: wait for caught_up == fed_bytes, then feed the next chunk."""
+    data = encoded_speech(name)
+    got = Collect()
+    decoder = got.decoder(ENCODINGS[name][0])
+    total_samples = SOURCE
+    checked = 0
+    for piece in chunks(data, [2048]):
+        decoder.feed(piece)
+        while True:  # the worker's reports, in order, until it has read all we fed
+            fed, delivered = got.caught_up.get(timeout=10)
+            if fed == decoder.fed_bytes:
+                break
+        assert decoder.pending_bytes == 0
+        # What the bytes fed so far hold (the stream is near constant bitrate), less what
+        # the demuxer holds, one codec frame and the resampler's delay.
+        expected = total_samples * (decoder.fed_bytes - HELD[name]) / len(data)
+        assert delivered >= expected - TOLERANCE[name] - 0.02 * RATE, (fed, delivered, expected)
+        checked += 1
+    decoder.close()
+    assert got.done.wait(10)
+    assert checked == len(chunks(data, [2048]))
+    assert abs(got.samples - SOURCE) <= TOLERANCE[name] + 2
+
+
+def test_caught_up_is_not_reported_after_an_abort() -> None:
+    got = Collect()
+    decoder = got.decoder("pcm_s16le", pcm_rate=RATE)
+    decoder.feed(bytes(1920))
+    while (report := got.caught_up.get(timeout=10))[0] < 1920:
+        pass  # caught up with nothing yet, before the feed
+    assert report == (1920, 960)
+    decoder.abort()
+    assert got.done.wait(10)
+    assert got.caught_up.empty()

@@ -7,8 +7,12 @@ Guards:
 - anything else goes through one resampler per turn, whose state spans pushes: pushing a
   signal in random chunks gives the same samples as pushing it whole;
 - an AudioFrame of any format/rate/layout is converted and never mutated;
-- bad input (dtype, rank, NaN/inf, peak, rate, channels, a format change while a partial
-  sample is pending) raises InvalidAudioError naming expected and got, and changes nothing.
+- no sample is lost to the resampler: at the end of a turn the output is the source length
+  at the track rate, however short the push and however the source rate changes (regression:
+  10 samples at 24 kHz gave 0 of 20; 10 at 16 kHz after 1 s at 24 kHz gave 0 of 30);
+- bad input (dtype, rank, NaN/inf, peak, rate outside 8000-192000 Hz, channels, a
+  non-contiguous memoryview, a format change while a partial sample is pending) raises
+  InvalidAudioError naming expected and got, and changes nothing.
 """
 
 from __future__ import annotations
@@ -113,6 +117,58 @@ def test_resampler_state_spans_pushes_so_chunking_changes_nothing(cuts: list[int
     assert np.array_equal(chunked, whole)
 
 
+def pushed_total(norm: InputNormalizer, pushes: list[tuple[int, int]]) -> int:
+    """Push ``(rate, samples)`` pairs of a constant, flush, return the samples out at 48 kHz."""
+    total = 0
+    for rate, n in pushes:
+        total += len(convert(norm, np.full(n, 0.25, np.float32), sample_rate=rate))
+    tail = norm.flush()
+    return total + (0 if tail is None else len(tail))
+
+
+@pytest.mark.parametrize(
+    ("pushes", "expected"),
+    [
+        ([(24000, 10)], 20),  # regression: 0 of 20
+        ([(24000, 1)], 2),
+        ([(16000, 10)], 30),
+        ([(24000, 24000), (16000, 10)], 48030),  # regression: the 16 kHz push gave 0 of 30
+        ([(24000, 10)] * 3, 60),  # regression: 58 of 60
+        ([(44100, 7)], 8),  # 7.6 samples, rounded
+        ([(96000, 3)], 2),  # 1.5, rounded half up
+        ([(192000, 5)], 1),
+        ([(8000, 1)], 6),
+    ],
+)
+def test_a_short_resampled_push_loses_no_sample_at_the_end_of_the_turn(
+    pushes: list[tuple[int, int]], expected: int
+) -> None:
+    assert pushed_total(InputNormalizer(FMT), pushes) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pushes=st.lists(
+        st.tuples(st.sampled_from([8000, 11025, 16000, 22050, 24000, 44100, 96000, 192000]), st.integers(1, 400)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_every_resampled_push_comes_out_whole_within_a_sample_per_rate_change(pushes: list[tuple[int, int]]) -> None:
+    segments = [list(g) for _, g in itertools.groupby(pushes, key=lambda p: p[0])]
+    exact = sum(sum(n for _, n in seg) * 48000 / seg[0][0] for seg in segments)
+    assert abs(pushed_total(InputNormalizer(FMT), pushes) - exact) <= len(segments) / 2
+
+
+def test_a_short_push_keeps_its_signal_and_fades_nothing_in() -> None:
+    """The tail is the resampled signal, not zeros appended to reach the count."""
+    norm = InputNormalizer(FMT)
+    out = convert(norm, np.full(12, 0.5, np.float32), sample_rate=24000)
+    out = np.concatenate([out, norm.flush()])[:, 0]
+    assert len(out) == 24
+    assert (np.abs(out[4:20] - 16384) < 1200).all()  # the middle is the constant, through the filter
+
+
 def test_audio_frame_of_any_format_is_converted_and_not_mutated() -> None:
     planar = np.stack([tone(0.1, 16000), tone(0.1, 16000, freq=300)])
     frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout="stereo")
@@ -158,6 +214,10 @@ BAD = [
     (np.zeros((10, 9), dtype=np.int16), {}, "expected channels (the array's second dimension) as an int from 1 to 8"),
     (b"\x00\x00", {"sample_rate": 0}, "expected sample_rate > 0 Hz, got 0"),
     (b"\x00\x00", {"sample_rate": -8000}, "expected sample_rate > 0 Hz, got -8000"),
+    (b"\x00\x00", {"sample_rate": 2**31}, "expected sample_rate from 8000 to 192000 Hz, got 2147483648 Hz"),
+    (b"\x00\x00", {"sample_rate": 10**12}, "expected sample_rate from 8000 to 192000 Hz, got 1000000000000 Hz"),
+    (b"\x00\x00", {"sample_rate": 4000}, "expected sample_rate from 8000 to 192000 Hz, got 4000 Hz"),
+    (memoryview(np.arange(20, dtype=np.int16)[::2].data), {}, "expected a C-contiguous buffer of s16 samples"),
     (b"\x00\x00", {"channels": 0}, "expected channels as an int from 1 to 8, got 0"),
     ("hello", {}, "expected bytes, numpy.ndarray or av.AudioFrame, got builtins.str"),
     ([0, 1, 2], {}, "got builtins.list"),

@@ -18,7 +18,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from agent_audio import AgentAudioTrack, InvalidAudioError, MixingAgentAudioTrack
+from agent_audio import AgentAudioTrack, InvalidAudioError, MixingAgentAudioTrack, OutputFrame
 from agent_audio.testing import ManualClock
 
 from helpers import ramp_signal, receive
@@ -123,12 +123,12 @@ async def test_volume_change_ramps_and_stop_fades() -> None:
 
 
 async def test_bad_options_and_volumes_are_refused(tmp_path: object) -> None:
-    with pytest.raises(InvalidAudioError, match="expected duck <= 0 dB, got 6"):
+    with pytest.raises(InvalidAudioError, match="expected duck >= -60 and <= 0 dB, got 6"):
         MixingAgentAudioTrack(duck=6)
-    with pytest.raises(InvalidAudioError, match="expected duck_attack >= 0 seconds"):
+    with pytest.raises(InvalidAudioError, match="expected duck_attack >= 0 and <= 5 seconds"):
         MixingAgentAudioTrack(duck_attack=-1)
     track = MixingAgentAudioTrack(clock=ManualClock())
-    with pytest.raises(InvalidAudioError, match=r"expected volume as a linear gain >= 0 \(1.0 = unchanged\), got -1"):
+    with pytest.raises(InvalidAudioError, match=r"expected volume >= 0 and <= 100 \(linear gain.*got -1"):
         track.set_background(np.zeros(10, np.int16), volume=-1)
     with pytest.raises(InvalidAudioError, match="got an empty one"):
         track.play_sound(np.zeros(0, np.int16))
@@ -137,14 +137,21 @@ async def test_bad_options_and_volumes_are_refused(tmp_path: object) -> None:
     track.stop()
 
 
-async def test_a_subclass_that_amplifies_the_voice_still_clips_instead_of_wrapping() -> None:
-    """The voice-peak shortcut must not trust a bound for a block it did not come from."""
+class Louder:
+    """An output stage that doubles the voice and hands on a bound that still holds."""
 
-    class Louder(MixingAgentAudioTrack):
-        def _process_output(self, voice: np.ndarray) -> np.ndarray:
-            return super()._process_output(voice * 2)
+    def process(self, frame: OutputFrame) -> OutputFrame:
+        doubled = np.clip(frame.samples.astype(np.int32) * 2, -32768, 32767).astype(np.int16)
+        return frame._replace(samples=doubled, peak=min(32768, 2 * frame.peak))
 
-    track = Louder(duck=0.0, clock=ManualClock())
+
+class Halve:
+    def process(self, frame: OutputFrame) -> OutputFrame:
+        return frame._replace(samples=frame.samples // 2, peak=frame.peak // 2 + 1)
+
+
+async def test_a_stage_that_amplifies_the_voice_still_clips_instead_of_wrapping() -> None:
+    track = MixingAgentAudioTrack(duck=0.0, clock=ManualClock(), stages=[Louder()])
     track.set_background(np.full(N, 5000, np.int16))
     await track.push(np.full(40 * N, 15000, np.int16))
     out = await receive(track, 40)
@@ -152,19 +159,11 @@ async def test_a_subclass_that_amplifies_the_voice_still_clips_instead_of_wrappi
     track.stop()
 
 
-async def test_a_hook_between_mixing_and_the_base_in_the_mro_still_runs() -> None:
-    """The next ``_process_output`` is resolved once per track; a mixin placed after mixing keeps running."""
-
-    class Halve(AgentAudioTrack):
-        def _process_output(self, voice: np.ndarray) -> np.ndarray:
-            return super()._process_output(voice // 2)
-
-    class Track(MixingAgentAudioTrack, Halve):
-        pass
-
-    track = Track(duck=0.0, clock=ManualClock())
+async def test_user_stages_run_in_order_before_the_background() -> None:
+    track = MixingAgentAudioTrack(duck=0.0, clock=ManualClock(), stages=[Halve(), Louder()])
+    assert [type(stage).__name__ for stage in track.stages] == ["Halve", "Louder", "Background"]
     track.set_background(np.full(N, 4000, np.int16))
     await track.push(np.full(40 * N, 10000, np.int16))
     out = await receive(track, 40)
-    assert np.all(out[-N:] == 7000)  # (10000 + 4000) // 2: mixed first, then halved
+    assert np.all(out[-N:] == 14000)  # 10000 // 2 * 2, then the bed under it
     track.stop()

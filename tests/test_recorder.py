@@ -2,12 +2,19 @@
 
 Guards: the WAV recording equals, sample for sample, the frames recv() returned
 (voice, pause ramps, interrupt fade, mixed background, silence); Ogg/Opus decodes to
-the same length within an Opus frame; one recording at a time; bad formats rejected.
+the same length within an Opus frame; one recording at a time; bad formats rejected;
+a path that cannot be written fails at start_recording() (regression: it returned and
+the error came only at stop()); a write error later (disk full) stops the recording by
+itself, so frames stop piling up in memory (regression: every frame was kept, about
+350 MB per hour), logged once and raised by stop().
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -93,11 +100,52 @@ async def test_one_recording_at_a_time_and_formats_checked(tmp_path: Path) -> No
     track.stop()
 
 
-async def test_a_write_error_is_raised_by_stop(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["missing-folder/x.wav", "missing-folder/x.ogg", "."])
+async def test_a_path_that_cannot_be_written_fails_at_once(tmp_path: Path, name: str) -> None:
     track = AgentAudioTrack(sample_rate=RATE, clock=ManualClock())
-    recorder = track.start_recording(tmp_path / "missing-folder" / "x.wav")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(OSError):  # FileNotFoundError, IsADirectoryError
+        track.start_recording(tmp_path / name, format="wav" if name == "." else None)
+    assert not (tmp_path / "missing-folder").exists()
+    recorder = track.start_recording(tmp_path / "ok.wav")  # nothing was left running
+    await receive(track, 2)
+    assert read_wav(await recorder.stop())[2].shape == (1920, 1)
+    track.stop()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait (polling the loop) until ``predicate()``, set by the writer thread; fail after ``timeout`` s."""
+
+    async def poll() -> None:
+        while not predicate():  # noqa: ASYNC110 - the condition is set by the writer thread
+            await asyncio.sleep(0.002)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fail writes with ENOSPC")
+@pytest.mark.parametrize("format", ["wav", "ogg"])
+async def test_a_write_error_stops_the_recording_and_frames_stop_piling_up(
+    format: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    track = AgentAudioTrack(sample_rate=RATE, clock=ManualClock())
+    await track.push(tone(4.0, RATE))
+    recorder = track.start_recording("/dev/full", format=format)  # opens; every write fails: disk full
+    with caplog.at_level(logging.ERROR, logger="agent_audio"):
+        # 3 s: more than the file's and PyAV's write buffers hold, so the writer reaches the disk.
+        await receive(track, 150)
+        await until(lambda: recorder.error is not None)
+        assert isinstance(recorder.error, OSError)
+        assert recorder.stopped
+        frames = recorder.frames
+        assert frames <= 150
+        await receive(track, 100)
+        assert recorder.frames == frames  # no longer taken, so nothing piles up
+    assert len([r for r in caplog.records if "recording to /dev/full failed" in r.getMessage()]) == 1
+    with pytest.raises(OSError) as info:
         await recorder.stop()
+    assert info.value is recorder.error
+    second = track.start_recording("/dev/full", format="wav")  # a failed recording does not block the next
+    second.close()
     track.stop()
 
 

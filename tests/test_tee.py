@@ -7,7 +7,9 @@ Guards:
 - with a sink attached the wire carries silence (TeeMixing: the background only) while
   counters, events, TTFA and is_speaking advance as if the voice played; removing the
   last sink puts the voice back on the wire;
-- a raising sink is logged once per kind of error and keeps receiving; a stalled sink
+- a raising sink is logged once per kind of error and keeps receiving, even when it
+  raises SystemExit or KeyboardInterrupt, sync or async, in any method (regression: that
+  ended asyncio.run); a stalled sink
   (async or sync) delays neither the other sinks nor push() nor recv(); overflow beyond
   the bound is counted; interrupt drops the audio a sink has not taken yet.
 """
@@ -25,6 +27,8 @@ from agent_audio import (
     AudioSink,
     AvatarSink,
     InvalidAudioError,
+    InvalidStateError,
+    MixingAgentAudioTrack,
     PlayoutStarted,
     TeeAgentAudioTrack,
     TeeMixingAgentAudioTrack,
@@ -237,10 +241,11 @@ async def test_bad_sinks_are_refused() -> None:
         track.add_sink(object())  # type: ignore[arg-type]
     sink = Recorder()
     track.add_sink(sink)
-    with pytest.raises(InvalidAudioError, match="expected a sink not attached yet"):
+    with pytest.raises(InvalidStateError, match="expected a sink not attached yet"):
         track.add_sink(sink)
-    with pytest.raises(InvalidAudioError, match="expected sink_queue > 0 seconds"):
-        TeeAgentAudioTrack(sink_queue=0)
+    for bad in (0, True, float("inf")):
+        with pytest.raises(InvalidAudioError, match="sink_queue"):
+            TeeAgentAudioTrack(sink_queue=bad)
     track.remove_sink(sink)
     track.remove_sink(sink)  # no-op
     assert track.sinks == []
@@ -253,3 +258,98 @@ async def test_tee_track_stays_a_tone_source_without_sinks() -> None:
     out = await receive(track, 5)
     assert np.abs(out).max() > 10000
     track.stop()
+
+
+@pytest.mark.parametrize("order", ["mixing first", "tee first", "TeeMixing"])
+async def test_any_composition_of_tee_and_mixing_keeps_the_background_on_the_wire(order: str) -> None:
+    """The wire mute acts on the voice alone, before the background, whatever the base order."""
+
+    class MixingThenTee(MixingAgentAudioTrack, TeeAgentAudioTrack):
+        pass
+
+    class TeeThenMixing(TeeAgentAudioTrack, MixingAgentAudioTrack):
+        pass
+
+    cls = {"mixing first": MixingThenTee, "tee first": TeeThenMixing, "TeeMixing": TeeMixingAgentAudioTrack}[order]
+    # TeeThenMixing gets the tee's constructor, which passes only the base's options on
+    # (the background keeps its default ducking): compare against the ducked bed there.
+    track = TeeThenMixing(clock=ManualClock()) if cls is TeeThenMixing else cls(duck=0.0, clock=ManualClock())
+    assert [type(stage).__name__ for stage in track.stages] == ["SinkTee", "Background"]
+    track.set_background(np.full(N, 3000, np.int16))
+    sink = Recorder()
+    track.add_sink(sink)
+    await track.push(np.full(20 * N, 9000, np.int16))
+    out = await receive(track, 20)
+    bed = 3000 if cls is not TeeThenMixing else round(3000 * 10 ** (-10 / 20))
+    assert np.all(np.abs(out[-N:].astype(int) - bed) <= 1)  # the bed alone: the voice went to the sink
+    await settle()
+    assert len(sink.audio) == 20 * N * 2
+    track.stop()
+
+
+class Exiting:
+    """A hostile sink: ``method`` raises ``exc`` (sync or async); it records what it got."""
+
+    def __init__(self, method: str, exc: type[BaseException], *, sync: bool) -> None:
+        self.calls: list[str] = []
+        self.audio = 0
+
+        def audio(data: bytes) -> None:
+            self.calls.append("audio")
+            self.audio += len(data)
+            if method == "handle_audio_input":
+                raise exc("sink says exit")
+
+        def interrupt() -> None:
+            self.calls.append("interrupt")
+            if method == "on_interrupt":
+                raise exc("sink says exit")
+
+        async def audio_async(data: bytes) -> None:
+            audio(data)
+
+        async def interrupt_async() -> None:
+            interrupt()
+
+        self.handle_audio_input = audio if sync else audio_async
+        self.on_interrupt = interrupt if sync else interrupt_async
+
+
+async def _sink_raising_base_exceptions(method: str, exc: type[BaseException], sync: bool) -> None:
+    track = TeeAgentAudioTrack(clock=ManualClock())
+    bad, good = Exiting(method, exc, sync=sync), Recorder()
+    track.add_sink(bad)
+    track.add_sink(good)
+    first = track.start_turn()
+    await first.push(ramp_signal(2 * N).tobytes())
+    await settle()
+    await receive(track, 1)
+    track.interrupt()
+    await settle()
+    second = track.start_turn()
+    for i in range(3):
+        await second.push(ramp_signal(N, start=1 + N * i).tobytes())
+    await settle()
+    await receive(track, 5)  # the loop goes on and the track keeps playing
+    assert second.stats.played_samples == 3 * N
+    assert bad.calls == ["audio", "interrupt", "audio", "audio", "audio"]  # still fed after raising
+    assert good.calls[-1] == "audio" and len(good.audio) == 5 * N * 2
+    assert track.metrics().sink_errors == (3 + 1 if method == "handle_audio_input" else 1)
+    track.remove_sink(bad)
+    track.remove_sink(good)
+    await second.push(ramp_signal(N).tobytes())
+    assert np.array_equal(await receive(track, 1), ramp_signal(N))  # the voice is back on the wire
+    track.stop()
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+@pytest.mark.parametrize("exc", [SystemExit, KeyboardInterrupt])
+@pytest.mark.parametrize("method", ["handle_audio_input", "on_interrupt"])
+def test_a_sink_raising_system_exit_or_keyboard_interrupt_cannot_stop_the_loop(
+    method: str, exc: type[BaseException], sync: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    try:
+        asyncio.run(_sink_raising_base_exceptions(method, exc, sync))
+    except (SystemExit, KeyboardInterrupt) as escaped:
+        pytest.fail(f"the sink's {escaped!r} escaped and ended asyncio.run")
+    assert len([r for r in caplog.records if f"raised in {method}" in r.getMessage()]) == 1

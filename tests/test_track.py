@@ -21,7 +21,6 @@ import asyncio
 import logging
 from typing import Literal
 
-import av
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
@@ -30,16 +29,16 @@ from agent_audio import (
     AgentAudioTrack,
     Interrupted,
     InvalidAudioError,
+    OutputFrame,
     Paused,
     PlayoutStarted,
     Resumed,
     TrackClosedError,
-    Turn,
     TurnClosedError,
     TurnFinished,
     Underrun,
+    VoiceTap,
 )
-from agent_audio._queue import COALESCE_BELOW
 from agent_audio.testing import ManualClock
 
 from helpers import ramp_signal, receive, tone
@@ -171,19 +170,43 @@ async def test_bad_input_changes_nothing_and_starts_no_turn(track: AgentAudioTra
     other.stop()
 
 
-async def test_recv_survives_an_internal_fault_with_silence_logged_once(
+async def test_recv_survives_an_internal_fault_with_silence_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    class FaultyClock(ManualClock):
+        def __init__(self) -> None:
+            super().__init__()
+            self.faults = 0
+
+        def now(self) -> float:
+            if self.faults:
+                self.faults -= 1
+                raise RuntimeError("clock bug")
+            return super().now()
+
+    clock = FaultyClock()
+    track = AgentAudioTrack(clock=clock)
+    await track.push(ramp_signal(10 * N).tobytes())
+    clock.faults = 2
+    with caplog.at_level(logging.ERROR):
+        out = await receive(track, 4)
+    assert not out[: 2 * N].any()  # two faulty frames: silence
+    assert np.array_equal(out[2 * N :], ramp_signal(2 * N))  # then the voice, from its first sample
+    assert caplog.text.count("fault producing a frame") == 1
+    track.stop()
+
+
+async def test_a_stage_that_raises_is_skipped_and_logged_once(
     clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Broken(AgentAudioTrack):
-        def _process_output(self, voice: np.ndarray) -> np.ndarray:
-            raise RuntimeError("hook bug")
+    class Broken:
+        def process(self, frame: OutputFrame) -> OutputFrame:
+            raise RuntimeError("stage bug")
 
-    track = Broken(clock=clock)
+    track = AgentAudioTrack(clock=clock, stages=[Broken()])
     await track.push(ramp_signal(10 * N).tobytes())
     with caplog.at_level(logging.ERROR):
         out = await receive(track, 3)
-    assert not out.any()
-    assert caplog.text.count("fault while producing a frame") == 1
+    assert np.array_equal(out, ramp_signal(3 * N))  # the frame goes on without the stage
+    assert len([r for r in caplog.records if "output stage" in r.getMessage()]) == 1
     assert clock.now() == pytest.approx(0.04)
     track.stop()
 
@@ -330,19 +353,20 @@ async def test_time_to_first_audio_and_underrun_events(track: AgentAudioTrack, c
     assert [e for e in seen if isinstance(e, Underrun)] == [Underrun(turn.id, N // 2)]
 
 
-async def test_voice_queued_hook_sees_played_audio_in_order(clock: ManualClock) -> None:
+async def test_voice_tap_sees_played_audio_in_order(clock: ManualClock) -> None:
     got: list[np.ndarray] = []
 
-    class Tap(AgentAudioTrack):
-        def _voice_queued(self, turn: object, samples: np.ndarray) -> None:
+    class Tap(VoiceTap):
+        def voice_queued(self, turn_id: int, samples: np.ndarray) -> None:
             got.append(samples)
 
-    track = Tap(clock=clock)
+    track = AgentAudioTrack(clock=clock, taps=[Tap()])
     turn = track.start_turn()
     for i in range(3):
         await turn.push(ramp_signal(100, start=1 + 100 * i).tobytes())
+    await receive(track, 1)  # audible: the interrupt fades instead of dropping at once
     track.interrupt()
-    await turn.push(ramp_signal(100).tobytes())  # dropped: not passed to the hook
+    await turn.push(ramp_signal(100).tobytes())  # dropped: not passed to the tap
     assert np.array_equal(np.concatenate(got), ramp_signal(300))
     track.stop()
 
@@ -353,8 +377,13 @@ async def test_voice_queued_hook_sees_played_audio_in_order(clock: ManualClock) 
         ({"sample_rate": 0}, "expected sample_rate > 0 Hz, got 0"),
         ({"channels": 9}, "expected channels as an int from 1 to 8, got 9"),
         ({"frame_duration": 0.0201}, "whole number of samples at 48000 Hz"),
-        ({"fade_out": -0.1}, "expected fade_out >= 0 seconds, got -0.1"),
-        ({"speaking_grace": float("nan")}, "expected speaking_grace >= 0 seconds"),
+        ({"fade_out": -0.1}, "expected fade_out >= 0 and <= 5 seconds, got -0.1"),
+        ({"fade_out": 1e9}, "expected fade_out >= 0 and <= 5 seconds, got 1000000000.0"),
+        ({"fade_out": True}, "expected fade_out as a number >= 0 and <= 5 seconds, got bool True"),
+        ({"speaking_grace": float("nan")}, "expected speaking_grace >= 0 and <= 5 seconds"),
+        ({"clock": "not a clock"}, "expected a Clock with now"),
+        ({"stages": [object()]}, "expected output stages with process"),
+        ({"taps": [object()]}, "expected a voice tap defining one of"),
     ],
 )
 def test_bad_options_are_refused(kw: dict[str, float], message: str) -> None:
@@ -370,60 +399,47 @@ async def test_pause_arguments_are_checked(track: AgentAudioTrack) -> None:
     assert not track.is_paused
 
 
-async def test_interrupt_leaves_dropped_audio_to_be_freed_in_batches(track: AgentAudioTrack) -> None:
-    """interrupt() must not free 60 s of chunks in one go (it would block the loop for ms)."""
-    turn = track.start_turn()
-    size = COALESCE_BELOW  # the smallest push kept as a chunk of its own (smaller ones are merged)
-    for i in range(1000):
-        await turn.push(ramp_signal(size, start=1 + i).tobytes())
-    track.interrupt()
-    kept = -(-round(track.fade_out * track.sample_rate) // size)  # the chunks under the 200 ms fade
-    pending = sum(len(batch) for batch in track._garbage)
-    assert pending == 1000 - kept  # all but the fade window, not freed yet
-    await asyncio.sleep(0)
-    assert sum(len(batch) for batch in track._garbage) == pending - 256
-    for _ in range(4):
-        await asyncio.sleep(0)
-    assert not track._garbage
-    assert turn.stats.dropped_samples == 1000 * size - round(track.fade_out * track.sample_rate)
-
-
-async def test_interrupt_releases_the_turns_resampler_later(track: AgentAudioTrack) -> None:
+async def test_interrupt_forgets_the_turns_resampler_tail(track: AgentAudioTrack) -> None:
+    """An interrupted turn's resampler tail is never played; the next turn resamples afresh."""
     turn = track.start_turn()
     await turn.push(tone(0.5, 24000), sample_rate=24000)
-    assert turn._normalizer._resampler is not None
+    await receive(track, 1)
     track.interrupt()
-    assert turn._normalizer._resampler is None
-    assert any(isinstance(item, av.AudioResampler) for batch in track._garbage for item in batch)
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not track._garbage
+    turn.end()  # no tail is queued for an interrupted turn
+    await receive(track, 12)  # the 200 ms fade
+    stats = await asyncio.wait_for(turn.wait_for_playout(), 1)
+    assert stats.played_samples == N + round(track.fade_out * track.sample_rate)
+    nxt = track.start_turn()
+    await nxt.push(tone(0.1, 16000), sample_rate=16000)
+    nxt.end()
+    await receive(track, 6)
+    assert (await asyncio.wait_for(nxt.wait_for_playout(), 1)).played_samples == round(0.1 * track.sample_rate)
 
 
-async def test_control_hooks_come_in_order_after_the_audio(clock: ManualClock) -> None:
+async def test_tap_control_calls_come_in_order_after_the_audio(clock: ManualClock) -> None:
     calls: list[str] = []
 
-    class Spy(AgentAudioTrack):
-        def _voice_queued(self, turn: Turn, samples: np.ndarray) -> None:
-            calls.append(f"audio {turn.id} {len(samples)}")
+    class Spy(VoiceTap):
+        def voice_queued(self, turn_id: int, samples: np.ndarray) -> None:
+            calls.append(f"audio {turn_id} {len(samples)}")
 
-        def _on_turn_end(self, turn: Turn) -> None:
-            calls.append(f"end {turn.id}")
+        def turn_ended(self, turn_id: int) -> None:
+            calls.append(f"end {turn_id}")
 
-        def _on_pause(self) -> None:
+        def paused(self) -> None:
             calls.append("pause")
 
-        def _on_resume(self) -> None:
+        def resumed(self) -> None:
             calls.append("resume")
 
-        def _on_interrupt(self) -> None:
-            calls.append("interrupt")
+        def interrupted(self, turn_ids: tuple[int, ...]) -> None:
+            calls.append(f"interrupt {turn_ids}")
 
-    track = Spy(clock=clock)
+    track = AgentAudioTrack(clock=clock, taps=[Spy()])
     first = track.start_turn()
     await first.push(tone(0.1, 24000), sample_rate=24000)
     track.pause()
-    track.pause()  # no-op: no hook
+    track.pause()  # no-op: no call
     track.resume()
     first.end()  # the resampler's tail comes before the end
     second = track.start_turn()
@@ -432,5 +448,5 @@ async def test_control_hooks_come_in_order_after_the_audio(clock: ManualClock) -
     second.end()  # an interrupted turn gets no turn end
     assert calls[0].startswith("audio 1") and calls[1:3] == ["pause", "resume"]
     assert calls[3].startswith("audio 1") and calls[4] == "end 1"  # the tail, then the end
-    assert calls[5:] == [f"audio 2 {N}", "interrupt"]
+    assert calls[5:] == [f"audio 2 {N}", "interrupt (1, 2)"]
     track.stop()
