@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from agent_audio import AgentAudioTrack, TurnStats
-from agent_audio._speech import ENCODINGS, encode_stream, load_speech
+from agent_audio.demo.speech import ENCODINGS, encode_stream, load_speech
 
 RATE = 24000
 
@@ -61,10 +61,10 @@ def produce_from_file(track: AgentAudioTrack, fmt: str, done: threading.Event) -
 
 def produce_from_piper(track: AgentAudioTrack, text: str, done: threading.Event) -> None:
     """A producer thread: piper's raw 22.05 kHz s16 PCM as it is synthesized (a ``pcm_22050`` stream)."""
-    from agent_audio._speech import _piper_voice
+    from agent_audio.demo.speech import piper_voice
 
     futures = []
-    for chunk in _piper_voice().synthesize(text):
+    for chunk in piper_voice().synthesize(text):
         pcm = chunk.audio_int16_array.astype("<i2").tobytes()
         futures.append(track.push_threadsafe(pcm, format="pcm_s16le", sample_rate=chunk.sample_rate))
     for future in futures:

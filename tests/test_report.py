@@ -1,4 +1,4 @@
-"""The demo report (agent_audio._report), on synthetic received audio.
+"""The demo report (agent_audio.demo.report), on synthetic received audio.
 
 Guards: interrupt-to-silence and the pause gap are measured on the received audio's
 arrival timeline, on the voice band; the background's ducking and its continuity through
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from agent_audio import TrackMetrics, TurnStats
-from agent_audio._analysis import AIR_BAND, band_filter
-from agent_audio._demo import DemoOptions, DemoRun
-from agent_audio._loopback import ReceivedAudio
-from agent_audio._report import build_report, format_report, write_outputs
+from agent_audio.demo.analysis import AIR_BAND, band_filter
+from agent_audio.demo.loopback import ReceivedAudio
+from agent_audio.demo.report import build_report, format_report, write_outputs
+from agent_audio.demo.run import DemoOptions, DemoRun
 
 RATE = 48000
 

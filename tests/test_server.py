@@ -20,8 +20,8 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from agent_audio import _session
-from agent_audio._server import MAX_BODY, MAX_TEXT, ServeOptions, make_app
+from agent_audio.demo import session as _session
+from agent_audio.demo.server import MAX_BODY, MAX_TEXT, ServeOptions, make_app
 
 
 @pytest.fixture

@@ -23,11 +23,19 @@ import numpy as np
 import numpy.typing as npt
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
-from ._mixing import MixingAgentAudioTrack
-from ._speech import piper_chunks
-from ._stats import TurnStats
-from ._turn import Turn
+from agent_audio import (
+    Interrupted,
+    MixingAgentAudioTrack,
+    Paused,
+    PlayoutStarted,
+    Resumed,
+    Turn,
+    TurnFinished,
+    TurnStats,
+    Underrun,
+)
+
+from .speech import piper_chunks
 
 __all__ = ["CONNECT_TIMEOUT", "EVENT_LOG", "Session", "SessionOptions", "turn_stats_json"]
 

