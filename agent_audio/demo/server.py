@@ -12,8 +12,11 @@ An aiohttp server (aiortc on the server side, as in aiortc's ``examples/server``
 * ``POST /session/{id}/close``: the page went away (``navigator.sendBeacon``).
 
 Safe to leave running on a laptop: it binds 127.0.0.1 by default; request bodies are
-capped at :data:`MAX_BODY` bytes (aiohttp answers 413 above it); malformed input gets
-400 with a one-line reason, never a traceback; at most ``max_sessions`` peer
+capped at :data:`MAX_BODY` bytes (413 above it); malformed input (invalid or too deeply
+nested JSON, an offer without a DTLS fingerprint or with impossible ports) gets 400
+with a one-line reason, never a traceback, and takes no session; every error reply is
+JSON ``{"error": reason}``; a client that hangs up mid-body is one log line; at most
+``max_sessions`` peer
 connections at once (503 above it); a session closes when its peer connection fails
 or closes, when the page says it left, or when it has not connected within
 :data:`~agent_audio.demo.session.CONNECT_TIMEOUT` seconds; SIGINT/SIGTERM close every
@@ -36,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
+from aiortc.sdp import SessionDescription
 
 from agent_audio import AgentAudioError, AgentAudioTrack
 
@@ -116,7 +120,7 @@ def make_app(options: ServeOptions) -> web.Application:
     """
     if options.max_sessions < 1:
         raise ValueError(f"expected max_sessions >= 1, got {options.max_sessions}")
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors])
     app[_OPTIONS] = options
     app[_SHARED] = _shared(options)
     app[_SESSIONS] = {}
@@ -143,16 +147,69 @@ def _bad(reason: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
 
 
+@web.middleware
+async def _json_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    """Every error reply is JSON ``{"error": reason}``, aiohttp's own too (413, 404 route, 405)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        reason = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            reason = f"expected a body of at most {MAX_BODY} bytes, got more"
+        return web.json_response({"error": reason}, status=exc.status, headers=_allow(exc))
+    return response
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    """The ``Allow`` header a 405 must keep."""
+    return {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body. Raises 400 for anything else, 413 above MAX_BODY."""
-    raw = await request.read()  # aiohttp raises HTTPRequestEntityTooLarge (413) above client_max_size
+    try:
+        raw = await request.read()  # aiohttp raises HTTPRequestEntityTooLarge (413) above client_max_size
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError too: nobody is left to answer
+        logger.warning("%s hung up before sending its whole %s body", request.remote, request.path)
+        raise web.HTTPBadRequest() from None
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _bad(f"expected a JSON body, got invalid JSON ({exc})") from None
+    except RecursionError:
+        raise _bad("expected a JSON body, got one nested too deeply to parse") from None
     if not isinstance(body, dict):
         raise _bad(f"expected a JSON object, got {type(body).__name__}")
     return body
+
+
+def _check_offer(sdp: str) -> None:
+    """Refuse an offer aiortc would answer but never connect, before it takes a session.
+
+    aiortc answers an offer without a DTLS fingerprint, or with a candidate port above
+    65535, and only fails later, in a background task nobody awaits.
+
+    Raises:
+        web.HTTPBadRequest: the SDP does not parse, or an audio section has no
+            ``a=fingerprint``, no ICE credentials, or a port outside 0-65535.
+    """
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's SDP parser raises assorted types for untrusted input
+        raise _bad(f"expected an SDP offer aiortc can parse, got one it rejected: {exc!r}"[:300]) from None
+    audio = [m for m in parsed.media if m.kind == "audio"]
+    if not audio:
+        raise _bad('expected "sdp": an SDP offer with an audio section (m=audio)')
+    for media in audio:
+        if media.dtls is None or not media.dtls.fingerprints:
+            raise _bad("expected an a=fingerprint line (DTLS) in the offer's audio section, got none")
+        if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
+            raise _bad("expected a=ice-ufrag and a=ice-pwd in the offer's audio section, got none")
+        ports = [media.port, *(c.port for c in media.ice_candidates)]
+        if any(not 0 <= port <= 65535 for port in ports):
+            raise _bad(f"expected ports from 0 to 65535 in the offer's audio section, got {max(ports)}")
 
 
 async def _offer(request: web.Request) -> web.Response:
@@ -162,6 +219,7 @@ async def _offer(request: web.Request) -> web.Response:
         raise _bad(f'expected "type": "offer", got {kind!r}')
     if not isinstance(sdp, str) or "m=audio" not in sdp:
         raise _bad('expected "sdp": an SDP offer with an audio section (m=audio)')
+    _check_offer(sdp)
     sessions = request.app[_SESSIONS]
     limit = request.app[_OPTIONS].max_sessions
     if len(sessions) >= limit:
