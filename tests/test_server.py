@@ -222,6 +222,35 @@ async def test_a_session_connects_speaks_and_is_interrupted(client: TestClient[A
 
 
 @pytest.mark.realclock
+async def test_the_page_sees_the_turn_it_hears_and_the_controls_that_apply(client: TestClient[Any, Any]) -> None:
+    pc, answer = await connect(client)
+    session = answer["session"]
+    try:
+
+        async def connected() -> bool:
+            return bool((await state(client, session))[1]["connection"] == "connected")
+
+        await wait_for(connected)
+        controls = (await state(client, session))[1]["controls"]
+        assert controls == {"pause": False, "resume": False, "interrupt": False}  # nothing to pause yet
+        first = (await (await client.post(f"/session/{session}/control", json={"action": "speak"})).json())["turn"]
+
+        async def playing() -> bool:
+            return bool((await state(client, session))[1]["turn"]["played_ms"] > 200)
+
+        await wait_for(playing)
+        view = await (await client.post(f"/session/{session}/control", json={"action": "speak"})).json()
+        # Speak during a turn queues the next one; the page keeps showing the one being heard.
+        assert view["turn"]["turn_id"] == first["turn_id"] and view["turn"]["played_ms"] > 200
+        assert view["queued_turns"] == 1
+        assert view["controls"] == {"pause": True, "resume": False, "interrupt": True}
+        view = await (await client.post(f"/session/{session}/control", json={"action": "pause"})).json()
+        assert view["paused"] and view["controls"] == {"pause": False, "resume": True, "interrupt": True}
+    finally:
+        await pc.close()
+
+
+@pytest.mark.realclock
 async def test_bad_controls_get_400_and_change_nothing(
     client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
