@@ -18,6 +18,7 @@ from ._stats import TrackMetrics, TurnStats
 from ._tee import TeeAgentAudioTrack, TeeMixingAgentAudioTrack, TeeTrackMetrics
 from ._track import AgentAudioTrack
 from ._turn import Turn
+from ._version import __version__ as __version__
 
 __all__ = [
     "AgentAudioError",

@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_encoded.py [--repeat 3] [--json out.json]``.
 
 For each format, 6 s of the bundled speech is encoded with PyAV
-(:func:`agent_audio._speech.encode_stream`; Ogg pages every 20 ms) and pushed with
+(:func:`agent_audio.demo.speech.encode_stream`; Ogg pages every 20 ms) and pushed with
 ``push_encoded`` in chunks worth 20 ms and 60 ms of audio, paced like a TTS service
 that streams four times faster than real time. Measured on a real event loop:
 
@@ -34,7 +34,7 @@ import numpy as np
 
 from agent_audio import AgentAudioTrack, VoiceTap
 from agent_audio._encoded import EncodedStream
-from agent_audio._speech import ENCODINGS, encode_stream, load_speech
+from agent_audio.demo.speech import ENCODINGS, encode_stream, load_speech
 from agent_audio.testing import ManualClock
 
 SECONDS = 6.0

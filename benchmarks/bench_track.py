@@ -41,7 +41,7 @@ from aiortc.mediastreams import AudioStreamTrack
 from agent_audio import AgentAudioTrack, MixingAgentAudioTrack, TeeAgentAudioTrack
 from agent_audio._clip import load_clip
 from agent_audio._format import AudioFormat
-from agent_audio._speech import load_speech
+from agent_audio.demo.speech import load_speech
 from agent_audio.testing import ManualClock
 
 RATE = 24000

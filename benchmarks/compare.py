@@ -61,10 +61,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from adapters import RATE, Adapter, LoopWatch, frame_samples, load_adapters
 
-from agent_audio._analysis import levels_dbfs
 from agent_audio._clip import load_clip
 from agent_audio._format import AudioFormat
-from agent_audio._speech import load_speech
+from agent_audio.demo.analysis import levels_dbfs
+from agent_audio.demo.speech import load_speech
 
 CHUNK_BYTES = 960  # 20 ms at 24 kHz s16 mono
 WARMUP = 25  # 20 ms periods before measuring recv
@@ -336,8 +336,8 @@ async def memory_ratio(adapter: Adapter, data: bytes, tracks: int = 20) -> float
 
 async def end_to_end(adapter: Adapter, data: bytes) -> float:
     """Milliseconds from interrupt() until the received audio stays below -40 dBFS, over an aiortc loopback."""
-    from agent_audio._analysis import silence_after
-    from agent_audio._loopback import Loopback
+    from agent_audio.demo.analysis import silence_after
+    from agent_audio.demo.loopback import Loopback
 
     assert adapter.interrupt is not None
     track = adapter.make("base")

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent_audio import AgentAudioTrack
-from agent_audio._speech import encode_stream
+from agent_audio.demo.speech import encode_stream
 
 Block = npt.NDArray[np.int16]
 
@@ -63,7 +63,7 @@ SPEECH_SECONDS = 3.0
 @functools.cache
 def source_speech() -> npt.NDArray[np.float32]:
     """The first 3 s of the bundled speech, float32 mono at 24 kHz."""
-    from agent_audio._speech import load_speech
+    from agent_audio.demo.speech import load_speech
 
     return load_speech(None, rate=24000)[: round(SPEECH_SECONDS * 24000)]
 

@@ -1,4 +1,4 @@
-"""Measurements on received audio (agent_audio._analysis).
+"""Measurements on received audio (agent_audio.demo.analysis).
 
 Guards: dBFS levels of known signals; silence-after measures to the start of the final
 silent run and refuses audio that is still loud at the end; the pause gap is the silent
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent_audio._analysis import WINDOW, band_filter, levels_dbfs, most_voiced, silence_after, silent_run
+from agent_audio.demo.analysis import WINDOW, band_filter, levels_dbfs, most_voiced, silence_after, silent_run
 
 RATE = 48000
 

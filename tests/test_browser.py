@@ -123,6 +123,8 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         await page.goto(server)
         await page.click("#connect")
         await page.wait_for_function("document.getElementById('status').textContent === 'connected'", timeout=20000)
+        for control in ("pause", "resume", "interrupt"):  # nothing is playing: nothing to pause or interrupt
+            assert await page.is_disabled(f"#{control}")
         # The page starts with the bundled background; switch it off so "quiet" can be measured.
         await page.click("#background")
         await page.wait_for_function("agentAudio.state && agentAudio.state.background === false", timeout=5000)
@@ -163,6 +165,8 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         await page.click("#speak")
         await page.wait_for_function("agentAudio.state.turn.turn_id === 2 && agentAudio.state.turn.played_ms > 800")
         await asyncio.wait_for(page.evaluate(CLICK_WHEN_LOUD, "pause"), 10)
+        await page.wait_for_function("document.getElementById('voice').textContent === 'paused'", timeout=2000)
+        assert await page.is_disabled("#pause") and await page.is_enabled("#resume")
         await asyncio.sleep(0.8)
         await page.click("#resume")
         await asyncio.wait_for(page.evaluate(CLICK_WHEN_LOUD, "interrupt"), 10)
@@ -182,6 +186,11 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         assert paused_quiet <= limit
         loud_between = [db for t, db in levels if at["resume"] < t < at["interrupt"]]
         assert max(loud_between) > THRESHOLD  # the voice came back after resume
+        # The meter's colour follows the level: green for speech well below full scale.
+        assert await page.evaluate("getComputedStyle(document.getElementById('meter-bar')).backgroundColor") in (
+            "rgb(51, 170, 51)",
+            "rgba(0, 0, 0, 0)",
+        )
         turn = await page.evaluate("agentAudio.state.turn")
         assert turn["interrupted"]
         assert turn["dropped_ms"] > 0

@@ -1,4 +1,4 @@
-"""The main job end to end (agent_audio._demo, marked ``realclock``: about 25 s).
+"""The main job end to end (agent_audio.demo.run, marked ``realclock``: about 25 s).
 
 Guards what the README promises of ``python -m agent_audio demo``: exit status 0, the
 three output files, and a report.json where turn 1 and 2 played all they pushed, the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_audio.__main__ import main
+from agent_audio.demo.cli import main
 
 
 @pytest.mark.realclock

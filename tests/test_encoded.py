@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from agent_audio import AgentAudioTrack, InvalidAudioError, InvalidStateError, TurnClosedError
 from agent_audio._decode import StreamDecoder, WavHeader, check_format
 from agent_audio._format import AudioFormat
-from agent_audio._speech import ENCODINGS
+from agent_audio.demo.speech import ENCODINGS
 from agent_audio.testing import ManualClock
 
 from helpers import SPEECH_SECONDS, encoded_speech, receive

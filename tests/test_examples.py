@@ -2,11 +2,13 @@
 
 Guards: background_ambience renders 6 s with the thinking sound resolved and the turn
 interrupted; avatar_plugin (real clock, 4 s) talks, holds its pose on pause and goes
-idle on interrupt.
+idle on interrupt; streaming_tts plays a whole stream, takes the library's format
+names, and ends (raising the producer's error) when its producer thread fails.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 from pathlib import Path
@@ -47,7 +49,7 @@ async def test_avatar_plugin_talks_holds_and_stops() -> None:
 
 
 @pytest.mark.realclock
-@pytest.mark.parametrize("fmt", ["mp3", "opus"])
+@pytest.mark.parametrize("fmt", ["mp3", "ogg"])
 async def test_streaming_tts_plays_the_whole_stream_and_records_it(tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "heard.wav"
     stats = await _load("streaming_tts").main(fmt, None, out)
@@ -57,3 +59,17 @@ async def test_streaming_tts_plays_the_whole_stream_and_records_it(tmp_path: Pat
     with av.open(str(out)) as container:
         recorded = sum(frame.samples for frame in container.decode(audio=0)) / 48000
     assert recorded >= stats.played_ms / 1000  # the recording holds every frame sent, speech included
+
+
+@pytest.mark.realclock
+async def test_streaming_tts_ends_when_its_producer_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--say without the tts extra: piper_voice() raises in the producer thread; main must not hang."""
+    module = _load("streaming_tts")
+    assert set(module.FORMATS) == {"mp3", "ogg", "flac", "aac", "wav"}  # push_encoded's names
+
+    def no_piper() -> None:
+        raise RuntimeError("--say needs the tts extra: pip install 'agent_audio[tts]'")
+
+    monkeypatch.setattr(module, "piper_voice", no_piper)
+    with pytest.raises(RuntimeError, match="needs the tts extra"):
+        await asyncio.wait_for(module.main("mp3", "Hello.", None), 10)

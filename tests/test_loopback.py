@@ -1,4 +1,4 @@
-"""A real aiortc peer connection on this machine (agent_audio._loopback), on the real clock.
+"""A real aiortc peer connection on this machine (agent_audio.demo.loopback), on the real clock.
 
 Guards (marked ``realclock``): over a real RTCPeerConnection pair (ICE host candidates,
 DTLS-SRTP, Opus) the listener receives the pushed speech, with arrival times for every
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from agent_audio import AgentAudioTrack
-from agent_audio._analysis import levels_dbfs, silence_after
-from agent_audio._loopback import Loopback
-from agent_audio._speech import load_speech
+from agent_audio.demo.analysis import levels_dbfs, silence_after
+from agent_audio.demo.loopback import Loopback
+from agent_audio.demo.speech import load_speech
 
 
 @pytest.mark.realclock

@@ -1,4 +1,4 @@
-"""The demo report (agent_audio._report), on synthetic received audio.
+"""The demo report (agent_audio.demo.report), on synthetic received audio.
 
 Guards: interrupt-to-silence and the pause gap are measured on the received audio's
 arrival timeline, on the voice band; the background's ducking and its continuity through
@@ -8,6 +8,7 @@ should (late silence, a background cleared by the interrupt); received.wav round
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -15,10 +16,10 @@ import numpy as np
 import pytest
 
 from agent_audio import TrackMetrics, TurnStats
-from agent_audio._analysis import AIR_BAND, band_filter
-from agent_audio._demo import DemoOptions, DemoRun
-from agent_audio._loopback import ReceivedAudio
-from agent_audio._report import build_report, format_report, write_outputs
+from agent_audio.demo.analysis import AIR_BAND, band_filter
+from agent_audio.demo.loopback import ReceivedAudio
+from agent_audio.demo.report import build_report, format_report, write_outputs
+from agent_audio.demo.run import DemoOptions, DemoRun
 
 RATE = 48000
 
@@ -105,3 +106,24 @@ def test_recording_is_checked_against_what_arrived(recorded_extra: int, ok: bool
     run.recorded_frames = run.received_frames + recorded_extra  # aiortc holds 4 back
     report = build_report(run)
     assert report["checks"]["recording matches the received audio within a frame"] is ok
+
+
+def test_a_run_too_short_to_measure_gives_null_not_nan(tmp_path: Path) -> None:
+    """Received audio that ends before the pause and the interrupt (a 2 s input): no warning, no NaN."""
+    run = _run(6.25, (3.0, 3.6), bed=_air_bed(ducked_between=(0.0, 6.1)))
+    keep = 2 * RATE
+    rx = run.received
+    run.received = ReceivedAudio(RATE, rx.samples[:keep], rx.starts[rx.starts < keep], rx.arrivals[rx.starts < keep])
+    run.spans = [(100.0, 100.5)]
+    report = build_report(run)  # pytest turns any numpy RuntimeWarning into an error
+    assert report["received"]["interrupt_to_silence_ms"] is None
+    assert report["received"]["pause_gap_ms"] is None
+    assert report["background"]["ducking_db"] is None
+    checks = report["checks"]
+    assert (
+        not checks["interrupt to silence <= fade_out + 100 ms"]
+        and not checks["background ducked under speech (6-14 dB)"]
+    )
+    assert "interrupt to silence   - ms" in format_report(report)
+    write_outputs(run, report, tmp_path)
+    json.loads((tmp_path / "report.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in report.json"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -16,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from agent_audio import _session
-from agent_audio._server import MAX_BODY, MAX_TEXT, ServeOptions, make_app
+from agent_audio.demo import session as _session
+from agent_audio.demo.server import MAX_BODY, MAX_TEXT, ServeOptions, make_app
 
 
 @pytest.fixture
@@ -82,7 +84,9 @@ async def test_serves_the_page_and_its_script(client: TestClient[Any, Any]) -> N
         (b'{"type": "offer"}', "audio section"),
         (b'{"type": "offer", "sdp": 5}', "audio section"),
         (b'{"type": "offer", "sdp": "v=0\\r\\nm=video 9 x\\r\\n"}', "audio section"),
-        (b'{"type": "offer", "sdp": "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\n"}', "rejected"),
+        (b'{"type": "offer", "sdp": "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\n"}', "a=fingerprint"),
+        (b'{"type": "offer", "sdp": "v=0\\r\\nm=audio x\\r\\n"}', "rejected"),
+        (b'{"type": "offer", "sdp": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", "nested too deeply"),
     ],
 )
 async def test_malformed_offers_get_400_with_a_reason_and_the_server_keeps_serving(
@@ -99,9 +103,73 @@ async def test_malformed_offers_get_400_with_a_reason_and_the_server_keeps_servi
 async def test_oversized_bodies_get_413_and_the_server_keeps_serving(client: TestClient[Any, Any]) -> None:
     response = await client.post("/offer", data=b"{" + b" " * MAX_BODY + b"}")
     assert response.status == 413
+    assert f"at most {MAX_BODY} bytes" in (await response.json())["error"]  # JSON like every other error
     response = await client.post("/session/x/control", data=b" " * (MAX_BODY + 1))
     assert response.status in (404, 413)
     assert (await client.get("/")).status == 200
+
+
+async def test_aiohttp_errors_are_json_too(client: TestClient[Any, Any]) -> None:
+    missing = await client.get("/no/such/page")
+    assert missing.status == 404 and "error" in await missing.json()
+    wrong = await client.get("/offer")
+    assert wrong.status == 405 and "error" in await wrong.json() and "POST" in wrong.headers["Allow"]
+
+
+def without(sdp: str, prefix: str) -> str:
+    return "".join(line + "\r\n" for line in sdp.splitlines() if not line.startswith(prefix))
+
+
+@pytest.mark.realclock
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda sdp: without(sdp, "a=fingerprint"), "a=fingerprint"),
+        (lambda sdp: re.sub(r"(a=candidate:\S+ \d+ udp \d+ \S+) \d+", r"\1 99999", sdp), "ports from 0 to 65535"),
+        (lambda sdp: without(sdp, "a=ice-pwd"), "a=ice-pwd"),
+    ],
+)
+async def test_offers_aiortc_cannot_connect_get_400_and_take_no_session(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture, spoil: Any, reason: str
+) -> None:
+    pc, sdp = await offer_sdp()
+    try:
+        response = await client.post("/offer", json={"sdp": spoil(sdp), "type": "offer"})
+        assert response.status == 400
+        assert reason in (await response.json())["error"]
+        other, _ = await connect(client)  # the only session slot (max_sessions=1) is still free
+        await other.close()
+        await asyncio.sleep(0.5)  # aiortc's background connect would have failed by now
+    finally:
+        await pc.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_client_hanging_up_mid_body_is_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    # AppRunner as ``serve`` runs it (aiohttp's TestServer cancels the handler instead).
+    runner = web.AppRunner(make_app(ServeOptions(background=None)), handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = b"POST /offer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        writer.write(head + b'{"sdp": ')
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(100):
+            if caplog.records:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+    finally:
+        await runner.cleanup()
+    records = [r for r in caplog.records if r.name.startswith(("aiohttp", "agent_audio"))]
+    assert [r.getMessage() for r in records] == ["127.0.0.1 hung up before sending its whole /offer body"]
+    assert records[0].exc_info is None
 
 
 async def test_unknown_sessions_are_404(client: TestClient[Any, Any]) -> None:
@@ -149,6 +217,35 @@ async def test_a_session_connects_speaks_and_is_interrupted(client: TestClient[A
         assert names.index("paused") < names.index("resumed") < names.index("interrupted")
         later = (await client.get(f"/session/{session}/state?after={view['events'][-1]['seq']}")).status
         assert later == 200
+    finally:
+        await pc.close()
+
+
+@pytest.mark.realclock
+async def test_the_page_sees_the_turn_it_hears_and_the_controls_that_apply(client: TestClient[Any, Any]) -> None:
+    pc, answer = await connect(client)
+    session = answer["session"]
+    try:
+
+        async def connected() -> bool:
+            return bool((await state(client, session))[1]["connection"] == "connected")
+
+        await wait_for(connected)
+        controls = (await state(client, session))[1]["controls"]
+        assert controls == {"pause": False, "resume": False, "interrupt": False}  # nothing to pause yet
+        first = (await (await client.post(f"/session/{session}/control", json={"action": "speak"})).json())["turn"]
+
+        async def playing() -> bool:
+            return bool((await state(client, session))[1]["turn"]["played_ms"] > 200)
+
+        await wait_for(playing)
+        view = await (await client.post(f"/session/{session}/control", json={"action": "speak"})).json()
+        # Speak during a turn queues the next one; the page keeps showing the one being heard.
+        assert view["turn"]["turn_id"] == first["turn_id"] and view["turn"]["played_ms"] > 200
+        assert view["queued_turns"] == 1
+        assert view["controls"] == {"pause": True, "resume": False, "interrupt": True}
+        view = await (await client.post(f"/session/{session}/control", json={"action": "pause"})).json()
+        assert view["paused"] and view["controls"] == {"pause": False, "resume": True, "interrupt": True}
     finally:
         await pc.close()
 

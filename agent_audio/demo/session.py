@@ -23,11 +23,19 @@ import numpy as np
 import numpy.typing as npt
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
-from ._mixing import MixingAgentAudioTrack
-from ._speech import piper_chunks
-from ._stats import TurnStats
-from ._turn import Turn
+from agent_audio import (
+    Interrupted,
+    MixingAgentAudioTrack,
+    Paused,
+    PlayoutStarted,
+    Resumed,
+    Turn,
+    TurnFinished,
+    TurnStats,
+    Underrun,
+)
+
+from .speech import piper_chunks
 
 __all__ = ["CONNECT_TIMEOUT", "EVENT_LOG", "Session", "SessionOptions", "turn_stats_json"]
 
@@ -94,6 +102,7 @@ class Session:
         self._seq = itertools.count(1)
         self._next_turn = 0
         self._speaking: set[asyncio.Task[None]] = set()
+        self._turns: deque[Turn] = deque(maxlen=EVENT_LOG)  # started, oldest first: they play in this order
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
         self.pc = RTCPeerConnection()
@@ -126,6 +135,7 @@ class Session:
     def speak(self, text: str | None = None) -> int:
         """Start a turn: the next bundled turn, or ``text`` synthesized with piper; return its id."""
         turn = self.track.start_turn()
+        self._turns.append(turn)
         if text:
             source = self._synthesized(text)
             self._log("speak", turn.id, f'"{text}" (piper, streamed)')
@@ -164,15 +174,25 @@ class Session:
     # -- what the page polls ---------------------------------------------------
 
     def state(self, after: int = 0) -> dict[str, Any]:
-        """The page's view: connection, speaking/paused, the current turn's stats, events after ``after``."""
-        turn = self.track.current_turn
+        """The page's view: connection, speaking/paused, the heard turn's stats, the controls that apply, events.
+
+        ``turn`` is the turn the listener hears now: the oldest one not finished (turns
+        play in the order they were started), else the last one. A turn started while
+        another still plays is counted in ``queued_turns`` and shown once it plays.
+        ``controls`` says which of pause, resume and interrupt would do something now.
+        """
+        unfinished = [t for t in self._turns if not t.stats.finished]
+        heard = unfinished[0] if unfinished else (self._turns[-1] if self._turns else None)
+        paused = self.track.is_paused
         return {
             "session": self.id,
             "connection": self.pc.connectionState,
             "speaking": self.track.is_speaking,
-            "paused": self.track.is_paused,
+            "paused": paused,
             "background": self._background,
-            "turn": None if turn is None else turn_stats_json(turn.stats),
+            "turn": None if heard is None else turn_stats_json(heard.stats),
+            "queued_turns": max(0, len(unfinished) - 1),
+            "controls": {"pause": bool(unfinished) and not paused, "resume": paused, "interrupt": bool(unfinished)},
             "events": [e for e in self._events if e["seq"] > after],
         }
 
