@@ -191,21 +191,13 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
 async def wait_played(turn: Turn, seconds: float, *, timeout: float) -> TurnStats:
     """Wait until ``seconds`` of ``turn`` have played, or the turn finished first; return its stats then.
 
-    The one place the demo waits for a play position. It polls ``turn.stats`` every
-    2 ms, the way agent turn logic reads the position when the user starts talking.
-    Once the library has ``Turn.wait_played``, the body is
-    ``return await asyncio.wait_for(turn.wait_played(seconds), timeout)``.
+    The one place the demo waits for a play position (:meth:`agent_audio.Turn.wait_played`,
+    resolved by the frame that reaches it), bounded by ``timeout``.
 
     Raises:
         asyncio.TimeoutError: neither happened within ``timeout`` seconds.
     """
-
-    async def poll() -> TurnStats:
-        while (stats := turn.stats).played_samples < round(seconds * stats.sample_rate) and not stats.finished:  # noqa: ASYNC110
-            await asyncio.sleep(0.002)
-        return stats
-
-    return await asyncio.wait_for(poll(), timeout)
+    return await asyncio.wait_for(turn.wait_played(seconds), timeout)
 
 
 async def _reach(turn: Turn, point: float, number: int) -> None:
