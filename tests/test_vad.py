@@ -8,6 +8,9 @@ Guards:
   not pause for room noise);
 - windows are stamped 32 ms apart from the first frame, and a gap in the pts moves
   the stamps on with it;
+- the bundled user clips through adapter and policy, interleaved frame by frame with a
+  real track's playout: the barge-in sentence pauses then interrupts, the backchannel
+  pauses then resumes with the reply played in full, the cough changes nothing;
 - run as a task, it feeds a real ``BargeInPolicy`` that interrupts a real track's reply,
   and ends by itself when the remote track ends; ``stop()`` is bounded.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from fractions import Fraction
+from importlib import resources
 
 import av
 import numpy as np
@@ -128,6 +132,38 @@ def test_windows_are_stamped_on_the_frame_timeline_and_follow_a_gap() -> None:
     assert 2.9 < stamps[31] <= 3.0  # the window holding the first samples after the gap
     assert np.all(np.diff(stamps) > 0)
     assert vad.windows == len(stamps)
+
+
+@pytest.mark.parametrize(
+    ("clip", "actions"),
+    [
+        ("user_barge_in.ogg", [Action.PAUSE, Action.INTERRUPT]),
+        ("user_backchannel.ogg", [Action.PAUSE, Action.RESUME]),
+        ("user_cough.ogg", []),
+    ],
+)
+async def test_user_clips_drive_the_policy(clip: str, actions: list[Action]) -> None:
+    agent = AgentAudioTrack(clock=ManualClock())
+    policy = BargeInPolicy(agent)
+    decisions: list[BargeInDecision] = []
+    policy.on("decision", decisions.append)
+    turn = agent.start_turn()
+    await turn.push(np.full(3 * RATE, 1000, np.int16))
+    turn.end()
+    with resources.as_file(resources.files("agent_audio") / "data" / clip) as path:
+        user = load_speech(path, rate=RATE)
+    vad = SileroVAD(RemoteTrack([]), policy)
+    for frame in frames(np.concatenate([np.zeros(RATE // 5, np.float32), user, np.zeros(RATE, np.float32)])):
+        vad.process(frame)  # the user's frame and the agent's frame of the same 20 ms
+        await agent.recv()
+    assert [d.action for d in decisions] == actions
+    while not turn.stats.finished:
+        await agent.recv()
+    stats = await turn.wait_for_playout()
+    assert stats.interrupted is (Action.INTERRUPT in actions)
+    if not stats.interrupted:
+        assert stats.played_samples == stats.pushed_samples
+    agent.stop()
 
 
 async def test_a_running_vad_makes_the_policy_interrupt_a_real_reply() -> None:
