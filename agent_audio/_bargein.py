@@ -104,6 +104,8 @@ class Reason(str, enum.Enum):
     """ignored: speech onset while the track was already paused by someone else."""
     DECIDED_ELSEWHERE = "decided_elsewhere"
     """ignored: the policy's pause was ended by someone else (resume, interrupt, pause timeout)."""
+    STALE_SIGNAL = "stale_signal"
+    """ignored: :meth:`BargeInPolicy.confirm` while a reply newer than the user's last speech plays."""
     NOTHING_PENDING = "nothing_pending"
     """ignored: a backchannel signal with no pause of the policy's in effect."""
     TRACK_STOPPED = "track_stopped"
@@ -128,12 +130,12 @@ class BargeInDecision:
 
 @dataclass
 class _Segment:
+    """The user's current speech segment, on the policy's timeline (seconds)."""
+
     start: float
-    turn_id: int | None  # the current turn at onset when a reply was live, else None
-    pending: bool  # the policy paused the track for this segment and has not decided yet
     voiced_until: float
+    pending: bool  # the policy paused the track for this segment and nothing has decided yet
     silent_since: float | None = None
-    decided: bool = False
 
 
 class BargeInPolicy(AsyncIOEventEmitter):
@@ -259,12 +261,14 @@ class BargeInPolicy(AsyncIOEventEmitter):
         turn = self.track.current_turn if self._track_live() else None
         if not self._track_live():
             decision = self._decision(Action.IGNORED, Reason.TRACK_STOPPED, at)
-        elif self.pending or (turn is not None and turn.id == self._last_segment_turn and self._reply_live()):
+        elif not self.pending and not self._reply_live():
+            decision = self._decision(Action.IGNORED, Reason.AGENT_IDLE, at)
+        elif self.pending or (turn is not None and turn.id == self._last_segment_turn):
             decision = self._interrupt(Reason.CONFIRMED, at)
         else:
-            decision = self._decision(Action.IGNORED, Reason.AGENT_IDLE, at)
+            decision = self._decision(Action.IGNORED, Reason.STALE_SIGNAL, at)
         if segment is not None:
-            segment.pending, segment.decided = False, True
+            segment.pending = False
         self.emit("decision", decision)
         return decision
 
@@ -287,7 +291,7 @@ class BargeInPolicy(AsyncIOEventEmitter):
         else:
             decision = self._decision(Action.IGNORED, Reason.NOTHING_PENDING, at)
         if segment is not None:
-            segment.pending, segment.decided = False, True
+            segment.pending = False
         self.emit("decision", decision)
         return decision
 
@@ -318,7 +322,7 @@ class BargeInPolicy(AsyncIOEventEmitter):
         ended = segment.silent_since is not None and at - segment.silent_since >= self.resume_after
         if ended:
             self._segment = None
-        if segment.decided or not segment.pending:
+        if not segment.pending:  # decided (or ignored) already: the rest of the segment changes nothing
             return None
         if not self._track_live():
             segment.pending = False
@@ -327,7 +331,7 @@ class BargeInPolicy(AsyncIOEventEmitter):
             segment.pending = False
             return self._decision(Action.IGNORED, Reason.DECIDED_ELSEWHERE, at, segment)
         if segment.silent_since is None and at - segment.start >= self.interrupt_after:
-            segment.pending, segment.decided = False, True
+            segment.pending = False
             return self._interrupt(Reason.SPEECH_LASTED, at, segment)
         if ended:
             segment.pending = False
@@ -337,23 +341,20 @@ class BargeInPolicy(AsyncIOEventEmitter):
 
     def _on_onset(self, at: float) -> BargeInDecision:
         track = self.track
+        self._segment = _Segment(start=at, voiced_until=at, pending=False)
         if not self._track_live():
-            self._segment = _Segment(start=at, turn_id=None, pending=False, voiced_until=at, decided=True)
             return self._decision(Action.IGNORED, Reason.TRACK_STOPPED, at)
         if not self._reply_live():
-            self._segment = _Segment(start=at, turn_id=None, pending=False, voiced_until=at, decided=True)
             return self._decision(Action.IGNORED, Reason.AGENT_IDLE, at)
         turn = track.current_turn
-        turn_id = None if turn is None else turn.id
-        self._last_segment_turn = turn_id
+        self._last_segment_turn = None if turn is None else turn.id
         if track.is_paused:
-            self._segment = _Segment(start=at, turn_id=turn_id, pending=False, voiced_until=at, decided=True)
             return self._decision(Action.IGNORED, Reason.PAUSED_ELSEWHERE, at)
         if self.pause_timeout is None:
             track.pause()
         else:
             track.pause(timeout=self.pause_timeout, on_timeout="resume")
-        self._segment = _Segment(start=at, turn_id=turn_id, pending=True, voiced_until=at)
+        self._segment.pending = True
         return self._decision(Action.PAUSE, Reason.SPEECH_ONSET, at)
 
     def _interrupt(self, reason: Reason, at: float, segment: _Segment | None = None) -> BargeInDecision:

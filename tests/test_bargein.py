@@ -208,7 +208,7 @@ async def test_a_late_signal_never_cuts_a_newer_reply() -> None:
     await drain(h, first)
     second = await reply(h, 1.0)
     await h.play(0.1)
-    assert h.policy.confirm().action is Action.IGNORED
+    assert h.policy.confirm().reason is Reason.STALE_SIGNAL
     assert h.policy.backchannel().reason is Reason.NOTHING_PENDING
     stats = await drain(h, second)
     assert stats.played_samples == stats.pushed_samples
@@ -335,6 +335,8 @@ async def run_random(ops: list[Op]) -> None:
         current = h.track.current_turn
         if decision.action is Action.RESUME and current is not None:
             assert not current.stats.interrupted, f"resumed interrupted turn {current.id}"
+        if decision.action is Action.PAUSE and current is not None and current.stats.played_samples == 0:
+            event("pause before the first frame")
 
     def check() -> None:
         for turn in turns:
