@@ -6,8 +6,9 @@ produced. Phonemes come from espeak, whose word groups differ from the text's
 words ("from the" is one group, ``fɹʌmðə``). So each text word is phonemised
 alone, and the two phoneme streams are aligned (difflib's longest matching blocks,
 ignoring stress, length marks, spaces and punctuation); each matched phoneme takes
-its word's label, an unmatched one takes the label of the next (else the previous)
-labelled phoneme of its espeak group, and a word spans its phonemes' samples.
+its word's label; a run of unmatched phonemes goes to words the match skipped, if
+any lie around it, else to the next (or previous) word of its espeak group; a word
+spans its phonemes' samples.
 """
 
 from __future__ import annotations
@@ -89,23 +90,37 @@ def piper_words(
 
 
 def _fill_groups(spoken: list[int], phonemes: Sequence[tuple[str, int]], label: dict[int, int]) -> None:
-    """Give each unlabelled phoneme the next (else previous) label within its espeak group."""
-    groups: list[list[int]] = []
-    for i in spoken:
-        if groups and groups[-1][-1] == i - 1:
-            groups[-1].append(i)
+    """Label each run of unmatched phonemes.
+
+    A run between words ``p`` and ``q`` with words skipped in between (espeak said
+    "a" as ``ɐ`` in "change a", alone as the letter's name) is shared among the skipped words;
+    otherwise the run takes the next (else the previous) label of its espeak group.
+    """
+    group_of: dict[int, int] = {}
+    group = 0
+    for k, i in enumerate(spoken):
+        if k and spoken[k - 1] != i - 1:
+            group += 1
+        group_of[i] = group
+    k = 0
+    while k < len(spoken):
+        if spoken[k] in label:
+            k += 1
+            continue
+        end = k
+        while end < len(spoken) and spoken[end] not in label:
+            end += 1
+        run = spoken[k:end]
+        before = label[spoken[k - 1]] if k > 0 else -1
+        after = label[spoken[end]] if end < len(spoken) else None
+        if after is not None and after - before >= 2:
+            skipped = after - before - 1
+            for n, i in enumerate(run):
+                label[i] = before + 1 + n * skipped // len(run)
         else:
-            groups.append([i])
-    for group in groups:
-        following: int | None = None
-        for i in reversed(group):
-            if i in label:
-                following = label[i]
-            elif following is not None:
-                label[i] = following
-        preceding: int | None = None
-        for i in group:
-            if i in label:
-                preceding = label[i]
-            elif preceding is not None:
-                label[i] = preceding
+            for i in run:
+                if after is not None and group_of[spoken[end]] == group_of[i]:
+                    label[i] = after
+                elif before >= 0 and group_of[spoken[k - 1]] == group_of[i]:
+                    label[i] = before
+        k = end

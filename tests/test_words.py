@@ -11,6 +11,10 @@ return each word once; heard words are always a prefix of the pushed words.
 
 from __future__ import annotations
 
+import itertools
+import json
+from importlib import resources
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -174,3 +178,22 @@ def test_piper_phonemes_map_to_words_across_espeak_groups() -> None:
     phonemes = [("^", 100), *[(p, 10) for p in "fɹʌmðə"], (" ", 50), *[(p, 20) for p in sun], (".", 30), ("$", 0)]
     words = piper_words(["from", "the", "sun."], [list("fɹʌm"), list("ðə"), list(sun)], phonemes, 1000)
     assert words == [("from", 0.1, 0.14), ("the", 0.14, 0.16), ("sun.", 0.21, 0.29)]
+
+
+def test_a_word_espeak_says_differently_in_its_group_takes_the_unmatched_phonemes() -> None:
+    # "change a": espeak says "a" as ɐ inside the group, alone as the letter's name.
+    change, letter = "tʃe\u026andʒ", "e\u026a"
+    phonemes = [*[(p, 10) for p in change + "ɐ"], (" ", 50), *[(p, 10) for p in "du"]]
+    words = piper_words(["change", "a", "do"], [list(change), list(letter), list("du")], phonemes, 1000)
+    assert words == [("change", 0.0, 0.07), ("a", 0.07, 0.08), ("do", 0.13, 0.15)]
+
+
+def test_the_bundled_speech_ships_word_timings_in_order() -> None:
+    data = resources.files("agent_audio") / "data" / "speech.words.json"
+    words = [(str(w), float(a), float(b)) for w, a, b in json.loads(data.read_text())]
+    assert len(words) == 79 and words[0][0] == "Hello," and words[-1][0] == "easier."
+    assert all(0 <= a <= b <= 23.43 for _, a, b in words)
+    assert all(b1 <= a2 for (_, _, b1), (_, a2, _) in itertools.pairwise(words))
+    t = WordTimeline(RATE)
+    t.add(0, round(23.42 * RATE), words=words)
+    assert t.heard(round(1.5 * RATE)).text == "Hello, and thanks for calling."
