@@ -156,7 +156,8 @@ class WordTimeline:
                 that decrease within the push. Nothing is added then.
         """
         if (words is None) == (text is None):
-            raise InvalidAudioError("expected exactly one of words= or text=, got " + ("both" if words else "neither"))
+            given = "both" if words is not None else "neither"
+            raise InvalidAudioError(f"expected exactly one of words= or text=, got {given}")
         if offset < 0 or samples < 0:
             raise InvalidAudioError(f"expected offset and samples >= 0, got offset={offset}, samples={samples}")
         spans = _timed(words, offset, self._rate) if words is not None else _spread(text or "", offset, samples)
