@@ -209,6 +209,7 @@ class PlayoutEngine:
             return False
         self.paused = True
         if self._fade_len:
+            self._pause_mark = None  # the fade goes on; the hold begins after it
             return True
         head = self.queue.head_turn()
         turn = None if head is None else self.turns.get(head)

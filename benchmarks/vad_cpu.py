@@ -17,7 +17,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from agent_audio._speech import load_speech
+from agent_audio.demo.speech import load_speech
 from agent_audio.vad import WINDOW_SECONDS, SileroVAD
 
 RATE = 48000

