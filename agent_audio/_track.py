@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import av
 import numpy as np
@@ -23,16 +22,16 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ._clock import Clock, MonotonicClock
 from ._deferred import Deferred
 from ._encoded import EncodedStream
-from ._engine import EngineEvent, EventKind, PlayoutEngine
+from ._engine import EngineEvent, PlayoutEngine
 from ._errors import InvalidAudioError, InvalidStateError
-from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
+from ._events import Interrupted, Paused, Resumed
 from ._format import AudioFormat
 from ._input import PushData
 from ._intake import Intake
 from ._options import check_number
-from ._pacer import Pacer
+from ._playout import Playout
 from ._recorder import Recorder
-from ._stages import OutputFrame, OutputStage, TapSet, VoiceTap
+from ._stages import OutputStage, TapSet, VoiceTap
 from ._stats import TrackMetrics
 from ._turn import Turn, TurnBook
 
@@ -149,20 +148,16 @@ class AgentAudioTrack(MediaStreamTrack):
             now=self._clock.now,
         )
         self._deferred = Deferred(self.emit)
-        self._pacer = Pacer(fmt.frame_duration)
-        self._av_format = av.AudioFormat("s16")
-        self._av_layout = av.AudioLayout(fmt.layout)
-        self._time_base = fmt.time_base
-        self._recorder: Recorder | None = None
+        self._playout = Playout(
+            fmt=fmt,
+            engine=self._engine,
+            book=self._book,
+            intake=self._intake,
+            stages=self._stages,
+            deferred=self._deferred,
+            on_pause_timeout=self._pause_timed_out,
+        )
         self._paused_at = 0.0
-        self._pause_deadline: float | None = None
-        self._pause_timeout_action: Literal["resume", "interrupt"] = "resume"
-        self._last_voiced = False
-        self._last_voiced_at: float | None = None
-        self._pts = 0
-        self._frames_sent = 0
-        self._faults_logged: set[str] = set()
-        self._ttfa: OrderedDict[int, float] = OrderedDict()
         self.on("error", _log_handler_error)
 
     # -- format ----------------------------------------------------------------
@@ -205,7 +200,7 @@ class AgentAudioTrack(MediaStreamTrack):
         """
         self._intake.check_live()
         turn = self._intake.start_turn()
-        self._last_voiced_at = None
+        self._playout.last_voiced_at = None
         return turn
 
     def end_turn(self, turn: Turn | None = None) -> None:
@@ -374,10 +369,11 @@ class AgentAudioTrack(MediaStreamTrack):
             InvalidStateError: a recording is already running on this track.
             InvalidAudioError: unknown ``format``.
         """
-        if self._recorder is not None and not self._recorder.stopped:
-            raise InvalidStateError(f"expected no recording running, got one to {self._recorder.path}")
-        self._recorder = Recorder(path, self._format, format=format)
-        return self._recorder
+        current = self._playout.recorder
+        if current is not None and not current.stopped:
+            raise InvalidStateError(f"expected no recording running, got one to {current.path}")
+        recorder = self._playout.recorder = Recorder(path, self._format, format=format)
+        return recorder
 
     # -- control ---------------------------------------------------------------
 
@@ -407,8 +403,8 @@ class AgentAudioTrack(MediaStreamTrack):
             return
         now = self._clock.now()
         self._paused_at = now
-        self._pause_deadline = None if timeout is None else now + timeout
-        self._pause_timeout_action = on_timeout
+        self._playout.pause_deadline = None if timeout is None else now + timeout
+        self._playout.pause_action = on_timeout
         self._taps.control("paused")
         self._deferred.emit_later("paused", Paused(turn_id=self._current_id()))
 
@@ -419,7 +415,7 @@ class AgentAudioTrack(MediaStreamTrack):
         """
         if not self._engine.resume():
             return
-        self._pause_deadline = None
+        self._playout.pause_deadline = None
         self._taps.control("resumed")
         paused_for = self._clock.now() - self._paused_at
         self._deferred.emit_later("resumed", Resumed(turn_id=self._current_id(), paused_for=paused_for))
@@ -439,7 +435,7 @@ class AgentAudioTrack(MediaStreamTrack):
         result = self._engine.interrupt()
         if not result.turns:
             return
-        self._pause_deadline = None
+        self._playout.pause_deadline = None
         ids = tuple(state.id for state in result.turns)
         self._deferred.release_later(result.garbage)
         self._deferred.release_later(self._intake.interrupted(ids))
@@ -469,12 +465,13 @@ class AgentAudioTrack(MediaStreamTrack):
         """
         if self._engine.paused:
             return False
-        if self._last_voiced:
+        playout = self._playout
+        if playout.last_voiced:
             return True
         turn = self._book.current
-        if turn is None or turn.ended or turn.interrupted or self._last_voiced_at is None:
+        if turn is None or turn.ended or turn.interrupted or playout.last_voiced_at is None:
             return False
-        return self._clock.now() - self._last_voiced_at < self._speaking_grace
+        return self._clock.now() - playout.last_voiced_at < self._speaking_grace
 
     def snapshot_playback(self) -> tuple[int, int]:
         """(played, pushed) samples per channel of the current turn; (0, 0) before any."""
@@ -486,16 +483,17 @@ class AgentAudioTrack(MediaStreamTrack):
 
     def metrics(self) -> TrackMetrics:
         """A snapshot of the pacing and queue metrics (durations in seconds, counts in frames or samples)."""
-        pacer = self._pacer
+        playout = self._playout
+        pacer = playout.pacer
         return TrackMetrics(
-            frames_sent=self._frames_sent,
+            frames_sent=playout.frames_sent,
             late_frames=pacer.late_frames,
             reanchors=pacer.reanchors,
             underruns=self._engine.underruns,
             max_lateness=pacer.max_lateness,
             queued_samples=len(self._engine.queue),
             sample_rate=self.sample_rate,
-            time_to_first_audio=dict(self._ttfa),
+            time_to_first_audio=dict(playout.ttfa),
             decode_errors=self._intake.decode_errors,
         )
 
@@ -520,18 +518,18 @@ class AgentAudioTrack(MediaStreamTrack):
         try:
             clock = self._clock
             now = clock.now()
-            due = self._pacer.due(now)
+            due = self._playout.pacer.due(now)
             if due > now:  # a frame already due goes out at once, without yielding
                 await clock.sleep_until(due)
                 now = clock.now()
                 if self.readyState != "live":
                     raise MediaStreamError
-            return self._next_frame(now, due)
+            return cast(av.AudioFrame, self._playout.next_frame(now, due))  # frames: no encoder is set
         except MediaStreamError:
             raise
         except Exception:
-            self._log_fault("producing a frame; sending silence")
-            return self._build_frame(np.zeros((self.frame_samples, self.channels), dtype=np.int16))
+            self._playout.fault("producing a frame; sending silence")
+            return cast(av.AudioFrame, self._playout.silence())
 
     def stop(self) -> None:
         """End the track: drop what is queued, finish every turn, then end as aiortc does.
@@ -544,20 +542,11 @@ class AgentAudioTrack(MediaStreamTrack):
         """
         if self.readyState == "live":
             self._intake.close()
-            if self._recorder is not None:
-                self._recorder.close()  # the file is finished; recorder.stop() still waits for it
             result = self._engine.close()
             self._deferred.drop_garbage()
-            self._pause_deadline = None
             self._dispatch_now(result.events)
             self._deferred.flush()
-            for stage in self._stages:
-                close = getattr(stage, "close", None)
-                if callable(close):
-                    try:
-                        close()
-                    except Exception:
-                        logger.exception("agent_audio: output stage %r raised in close()", stage)
+            self._playout.close()
         super().stop()
 
     # -- internals -------------------------------------------------------------
@@ -565,76 +554,19 @@ class AgentAudioTrack(MediaStreamTrack):
     def _is_live(self) -> bool:
         return self.readyState == "live"
 
-    def _next_frame(self, now: float, due: float) -> av.AudioFrame:
-        self._pacer.handed_out(now, due)
-        if self._pause_deadline is not None and now >= self._pause_deadline:
-            if self._pause_timeout_action == "interrupt":
-                self.interrupt()
-            else:
-                self.resume()
-        rendered = self._engine.render(self._format.frame_samples)
-        if rendered.events:
-            self._dispatch(rendered.events, now)
-        self._last_voiced = voiced = rendered.voiced
-        if voiced:
-            self._last_voiced_at = now
-        self._intake.frame_played()
-        if self._book.waiting:
-            self._book.wake_played()
-        samples = rendered.samples
-        if self._stages:
-            frame = OutputFrame(samples, voiced, rendered.peak, rendered.turn_id, self._pts)
-            for stage in self._stages:
-                try:
-                    frame = stage.process(frame)
-                except Exception:
-                    self._log_fault(f"in output stage {stage!r}; the frame goes on without it")
-            samples = frame.samples
-        return self._build_frame(samples)
-
-    def _build_frame(self, block: Block) -> av.AudioFrame:
-        fmt = self._format
-        frame = av.AudioFrame(format=self._av_format, layout=self._av_layout, samples=fmt.frame_samples)
-        frame.planes[0].update(block)  # type: ignore[arg-type]  # PyAV's stub says bytes; any buffer works
-        if self._recorder is not None:
-            self._recorder.put(block)
-        frame.pts = self._pts
-        frame.sample_rate = fmt.sample_rate
-        frame.time_base = self._time_base
-        self._pts += fmt.frame_samples
-        self._frames_sent += 1
-        return frame
-
     def _current_id(self) -> int | None:
         turn = self._book.current
         return None if turn is None else turn.id
 
     def _dispatch_now(self, events: Sequence[EngineEvent]) -> None:
         if events:
-            self._dispatch(events, self._clock.now())
+            self._playout.dispatch(events, self._clock.now())
 
-    def _dispatch(self, events: Sequence[EngineEvent], now: float) -> None:
-        """Turn the engine's events into scheduled pyee events."""
-        for event in events:
-            turn = self._book.get(event.turn_id)
-            if turn is None:
-                continue
-            if event.kind is EventKind.STARTED:
-                ttfa = self._book.started(turn, now)
-                self._ttfa[turn.id] = ttfa
-                if len(self._ttfa) > _TTFA_KEPT:
-                    self._ttfa.popitem(last=False)
-                self._deferred.emit_later("playout_started", PlayoutStarted(turn.id, ttfa, self._pts + event.offset))
-            elif event.kind is EventKind.UNDERRUN:
-                self._deferred.emit_later("underrun", Underrun(turn.id, turn.stats.played_samples))
-            else:
-                stats = self._book.finished(turn)
-                self._deferred.emit_later("turn_finished", TurnFinished(turn.id, stats))
-
-    def _log_fault(self, what: str) -> None:
-        if what not in self._faults_logged:
-            self._faults_logged.add(what)
-            logger.exception("agent_audio: fault %s (logged once)", what)
+    def _pause_timed_out(self, action: Literal["resume", "interrupt"]) -> None:
+        if action == "interrupt":
+            self.interrupt()
+        else:
+            self.resume()
 
 
 def _log_handler_error(exc: BaseException) -> None:
