@@ -35,6 +35,7 @@ VOLUME_RAMP = 0.020
 BACKGROUND_FADE = 0.050
 
 Block = npt.NDArray[np.int16]
+_new = tuple.__new__  # builds an OutputFrame without its Python-level __new__ (once per frame)
 
 
 def check_volume(volume: object) -> float:
@@ -157,14 +158,14 @@ class Background:
         mixer = self.mixer
         if not mixer.layers:
             return frame
-        samples = mixer.mix(frame.samples, frame.voiced, frame.peak)
+        samples = mixer.mix(frame[0], frame[1], frame[2])  # samples, voiced, peak
         if mixer.finished:  # layers finish only while mixed
             for layer in mixer.finished:
                 handle = self._sounds.pop(layer, None)
                 if handle is not None:
                     handle._done.set()
             mixer.finished.clear()
-        return OutputFrame(samples, frame.voiced, UNKNOWN_PEAK, frame.turn_id, frame.pts)
+        return _new(OutputFrame, (samples, frame[1], UNKNOWN_PEAK, frame[3], frame[4]))
 
     def close(self) -> None:
         """The track stopped: every sound handle resolves, every layer goes."""

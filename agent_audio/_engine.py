@@ -57,6 +57,7 @@ class EngineEvent:
 
 
 _NO_EVENTS: tuple[EngineEvent, ...] = ()
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (the per-frame path)
 
 
 class Rendered(NamedTuple):
@@ -303,7 +304,11 @@ class PlayoutEngine:
                     self._finish_if_done(turn, n)
                 self._starved = False
                 self._audible = True
-                return Rendered(taken[1], True, taken[2], turn.id, self._take_events())
+                events = self._events
+                if events:
+                    self._events = []
+                    return Rendered(taken[1], True, taken[2], turn.id, events)
+                return _new(Rendered, (taken[1], True, taken[2], turn.id, _NO_EVENTS))
             pieces = queue.read(n)
             out = np.zeros((n, self.channels), dtype=np.int16)
             pos = self._copy(pieces, out, 0, None)

@@ -121,7 +121,8 @@ class Intake:
         self._live = live
         self._now = now
         self._lock = asyncio.Lock()
-        self._room: asyncio.Event | None = None  # set while a push waits for the queue to drain
+        self.room: asyncio.Event | None = None
+        """Set while a push waits for the queue to drain (checked after every frame)."""
         try:
             self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -307,20 +308,20 @@ class Intake:
             return
         state = self.book.state(turn)
         while len(self._engine.queue) > limit and not state.interrupted and self._live():
-            if self._room is None:
-                self._room = asyncio.Event()
-            await self._room.wait()
+            if self.room is None:
+                self.room = asyncio.Event()
+            await self.room.wait()
 
     def frame_played(self) -> None:
         """After each frame: wake waiting pushes once the queue is back under the bound."""
-        if self._room is not None and len(self._engine.queue) <= self._max_queued:  # type: ignore[operator]
+        if self.room is not None and len(self._engine.queue) <= self._max_queued:  # type: ignore[operator]
             self.wake_pushers()
 
     def wake_pushers(self) -> None:
         """Let every waiting push re-check (after an interrupt or a stop)."""
-        if self._room is not None:
-            self._room.set()
-            self._room = None
+        if self.room is not None:
+            self.room.set()
+            self.room = None
 
     # -- control ---------------------------------------------------------------
 

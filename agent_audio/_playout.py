@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 TTFA_KEPT = 64
 
 Block = npt.NDArray[np.int16]
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (once per frame)
 
 
 class FrameEncoder(Protocol):
@@ -97,18 +98,18 @@ class Playout:
         if self.pause_deadline is not None and now >= self.pause_deadline:
             self.pause_deadline = None
             self._on_pause_timeout(self.pause_action)
-        rendered = self._engine.render(self._fmt.frame_samples)
-        if rendered.events:
-            self.dispatch(rendered.events, now)
-        self.last_voiced = voiced = rendered.voiced
+        samples, voiced, peak, turn_id, events = self._engine.render(self._fmt.frame_samples)
+        if events:
+            self.dispatch(events, now)
+        self.last_voiced = voiced
         if voiced:
             self.last_voiced_at = now
-        self._intake.frame_played()
-        if self._book.waiting:
+        if self._intake.room is not None:
+            self._intake.frame_played()
+        if self._book.waiters:
             self._book.wake_played()
-        samples = rendered.samples
         if self._stages:
-            frame = OutputFrame(samples, voiced, rendered.peak, rendered.turn_id, self.pts)
+            frame = _new(OutputFrame, (samples, voiced, peak, turn_id, self.pts))
             for stage in self._stages:
                 try:
                     frame = stage.process(frame)

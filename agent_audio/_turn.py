@@ -179,7 +179,8 @@ class TurnBook:
         self._owner = owner
         self._engine = engine
         self._open: dict[int, Turn] = {}  # unfinished turns by id
-        self._waiters: list[tuple[int, Turn, asyncio.Future[TurnStats]]] = []  # (target samples, turn, future)
+        self.waiters: list[tuple[int, Turn, asyncio.Future[TurnStats]]] = []
+        """Position waiters: (target samples, turn, future); checked after every frame while not empty."""
 
     def start(self, now: float, normalizer: InputNormalizer | None = None) -> Turn:
         """Register a new turn (the caller ended the previous one) and make it current.
@@ -286,7 +287,7 @@ class TurnBook:
         turn._stream = None
         del self._open[turn.id]
         turn._done.set()
-        if self._waiters:
+        if self.waiters:
             self.wake_played()
         return stats
 
@@ -296,18 +297,13 @@ class TurnBook:
         if turn._state.finished or turn._state.played >= target:
             future.set_result(turn.stats)
         else:
-            self._waiters.append((target, turn, future))
+            self.waiters.append((target, turn, future))
         return future
-
-    @property
-    def waiting(self) -> bool:
-        """Whether anyone waits for a play position (checked after each frame)."""
-        return bool(self._waiters)
 
     def wake_played(self) -> None:
         """Resolve every position waiter whose turn reached its position or finished."""
         keep = []
-        for item in self._waiters:
+        for item in self.waiters:
             target, turn, future = item
             if future.done():  # cancelled by its waiter
                 continue
@@ -315,4 +311,4 @@ class TurnBook:
                 future.set_result(turn.stats)
             else:
                 keep.append(item)
-        self._waiters = keep
+        self.waiters = keep
