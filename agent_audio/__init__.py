@@ -9,7 +9,7 @@ from ._background import ClipLoad, SoundHandle
 from ._clock import Clock, MonotonicClock
 from ._encoded import EncodedStream
 from ._errors import AgentAudioError, InvalidAudioError, InvalidStateError, TrackClosedError, TurnClosedError
-from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
+from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun, WordPlayed
 from ._mixing import MixingAgentAudioTrack
 from ._recorder import Recorder
 from ._sinks import AudioSink, AvatarSink
@@ -19,6 +19,7 @@ from ._tee import TeeAgentAudioTrack, TeeMixingAgentAudioTrack, TeeTrackMetrics
 from ._track import AgentAudioTrack
 from ._turn import Turn
 from ._version import __version__ as __version__
+from ._words import HeardText, HeardWord, PartialWord
 
 __all__ = [
     "AgentAudioError",
@@ -28,6 +29,8 @@ __all__ = [
     "ClipLoad",
     "Clock",
     "EncodedStream",
+    "HeardText",
+    "HeardWord",
     "Interrupted",
     "InvalidAudioError",
     "InvalidStateError",
@@ -35,6 +38,7 @@ __all__ = [
     "MonotonicClock",
     "OutputFrame",
     "OutputStage",
+    "PartialWord",
     "Paused",
     "PlayoutStarted",
     "Recorder",
@@ -51,4 +55,5 @@ __all__ = [
     "TurnStats",
     "Underrun",
     "VoiceTap",
+    "WordPlayed",
 ]

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from ._options import check_number
 from ._queue import UNKNOWN_PEAK
 from ._stages import OutputFrame
 
-__all__ = ["BACKGROUND_FADE", "VOLUME_RAMP", "Background", "ClipLoad", "SoundHandle"]
+__all__ = ["BACKGROUND_FADE", "VOLUME_RAMP", "Background", "ClipLoad", "ClipLoader", "SoundHandle"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +153,7 @@ class Background:
         self._bed_generation = 0  # the newest set_background call; older loads are discarded
         self._sounds: dict[Layer, SoundHandle] = {}
         self._closed = False
+        self._loader = ClipLoader.shared()  # started here, at set-up, not in the middle of a call
 
     # -- the stage -------------------------------------------------------------
 
@@ -283,8 +287,9 @@ class Background:
         loading = into if into is not None else ClipLoad()
         fmt = self.fmt
 
-        def make() -> ClipLayer:
-            return ClipLayer(load_clip(source, fmt, sample_rate=sample_rate), loop=loop, volume=volume, ducked=ducked)
+        def make(between: Callable[[], object] | None = None) -> ClipLayer:
+            samples = load_clip(source, fmt, sample_rate=sample_rate, between=between)
+            return ClipLayer(samples, loop=loop, volume=volume, ducked=ducked)
 
         if isinstance(source, (str, Path)):
             path = Path(source)
@@ -295,18 +300,65 @@ class Background:
             except RuntimeError:
                 loop_ = None
             if loop_ is not None:
-                task = loop_.run_in_executor(None, make)
+                running = loop_
 
-                def landed(future: asyncio.Future[ClipLayer]) -> None:
-                    error = asyncio.CancelledError() if future.cancelled() else future.exception()
-                    if error is None:
-                        install(future.result())
+                def landed(layer: ClipLayer | None, error: BaseException | None) -> None:  # on the loop
+                    if layer is not None:
+                        install(layer)
                     else:
                         logger.error("agent_audio: could not load clip %s: %s", path, error)
                     loading._settle(error)
 
-                task.add_done_callback(landed)
+                def job() -> None:  # on the loader thread
+                    try:
+                        # time.sleep(0) after each frame hands the GIL back: without it the
+                        # loop's thread waits up to the 5 ms switch interval, again and again.
+                        outcome: tuple[ClipLayer | None, BaseException | None] = (make(_yield_gil), None)
+                    except Exception as exc:
+                        outcome = (None, exc)
+                    try:
+                        running.call_soon_threadsafe(landed, *outcome)
+                    except RuntimeError:  # the loop closed meanwhile: nobody is waiting
+                        return
+
+                self._loader.put(job)
                 return loading
         install(make())  # in-memory (or no loop running): converted here; errors raise to the caller
         loading._settle(None)
         return loading
+
+
+def _yield_gil() -> None:
+    time.sleep(0)
+
+
+class ClipLoader:
+    """One daemon thread per process that decodes clips in the order they are asked for.
+
+    A daemon thread, not the loop's default executor: starting a thread makes the caller
+    wait for the GIL (up to the 5 ms switch interval) while the new thread boots, so it
+    is started once, when the first mixing track is made, never in the middle of a call.
+    """
+
+    _shared: ClipLoader | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="agent_audio-clips", daemon=True).start()
+
+    @classmethod
+    def shared(cls) -> ClipLoader:
+        """The process's loader, started on first use."""
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def put(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on the loader thread after the jobs before it."""
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            self._jobs.get()()

@@ -19,7 +19,9 @@ Block = npt.NDArray[np.int16]
 ClipSource = str | Path | bytes | np.ndarray | av.AudioFrame | Iterable[av.AudioFrame]
 
 
-def load_clip(source: ClipSource, fmt: AudioFormat, *, sample_rate: int | None = None) -> Block:
+def load_clip(
+    source: ClipSource, fmt: AudioFormat, *, sample_rate: int | None = None, between: Callable[[], object] | None = None
+) -> Block:
     """Decode and convert ``source`` to the track format in one go.
 
     Args:
@@ -28,6 +30,8 @@ def load_clip(source: ClipSource, fmt: AudioFormat, *, sample_rate: int | None =
             :class:`av.AudioFrame`, or an iterable of them.
         fmt: the track format.
         sample_rate: rate of bytes or array input in Hz; default the track's.
+        between: called after each decoded frame of a file (a worker thread passes
+            ``time.sleep(0)`` to hand the GIL back to the event loop's thread).
 
     Returns:
         int16, C-contiguous, shape ``(n, fmt.channels)`` at ``fmt.sample_rate``.
@@ -45,6 +49,8 @@ def load_clip(source: ClipSource, fmt: AudioFormat, *, sample_rate: int | None =
     def add(data: object, rate: int | None) -> None:
         prepared = norm.prepare(data, sample_rate=rate, channels=None)
         blocks.extend(norm.convert(prepared, slice_samples=max(1, prepared.source_samples)))
+        if between is not None:
+            between()
 
     if isinstance(source, (str, Path)):
         _decode_file(Path(source), add)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ._decode import StreamDecoder, check_format
@@ -45,6 +46,10 @@ class StreamTarget(Protocol):
 
     def enqueue(self, block: Block) -> None:
         """Queue decoded int16 samples ``(n, channels)`` at the track format for the turn."""
+        ...
+
+    def words(self, words: Sequence[tuple[str, float, float]] | None, text: str | None) -> None:
+        """Place words of the stream (seconds from its first decoded sample) or its text."""
         ...
 
     def closed(self, stream: EncodedStream, errors: int) -> None:
@@ -131,8 +136,23 @@ class EncodedStream:
         """Whether every decoded sample has been queued (or dropped, after an interrupt)."""
         return self._finished
 
-    async def push(self, chunk: bytes | bytearray | memoryview) -> None:
-        """Take the next encoded bytes of the stream.
+    async def push(
+        self,
+        chunk: bytes | bytearray | memoryview,
+        *,
+        words: Sequence[tuple[str, float, float]] | None = None,
+        text: str | None = None,
+    ) -> None:
+        """Take the next encoded bytes of the stream, and the words they speak.
+
+        Args:
+            chunk: encoded bytes, cut anywhere.
+            words: ``(text, start, end)`` word timings in seconds from the *stream's*
+                first decoded sample (how Azure, Google and Cartesia report them for a
+                whole synthesis), placed after decoding, so an MP3's priming samples do
+                not shift them.
+            text: the words without timings; spread, marked estimated, over the
+                stream's whole decoded audio once it has ended.
 
         With ``max_queued`` set on the track, the chunk is fed in pieces of
         :data:`BOUNDED_PIECE` bytes, each once the decoder has caught up with the last and
@@ -141,7 +161,8 @@ class EncodedStream:
         interrupted or the track stops (the rest of the chunk is then discarded).
 
         Raises:
-            InvalidAudioError: ``chunk`` is not bytes-like.
+            InvalidAudioError: ``chunk`` is not bytes-like, or malformed ``words``/``text``
+                (nothing is taken then).
             TurnClosedError: :meth:`end` was called.
             agent_audio.TrackClosedError: the track was stopped.
         """
@@ -154,6 +175,8 @@ class EncodedStream:
         if target.interrupted:
             self._ended = True
             return
+        if words is not None or text is not None:
+            target.words(words, text)
         data = bytes(chunk)
         self._inflight += 1
         try:

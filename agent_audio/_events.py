@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ._stats import TurnStats
 
-__all__ = ["Interrupted", "Paused", "PlayoutStarted", "Resumed", "TurnFinished", "Underrun"]
+__all__ = ["Interrupted", "Paused", "PlayoutStarted", "Resumed", "TurnFinished", "Underrun", "WordPlayed"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,25 @@ class Underrun:
     """Id of the starving turn."""
     played_samples: int
     """Samples per channel of the turn played before it ran dry."""
+
+
+@dataclass(frozen=True)
+class WordPlayed:
+    """``"word_played"``: playout passed the start of a word pushed with the audio (live captions).
+
+    Scheduled like every event, after the ``recv()`` that handed out the word's first
+    sample (within one frame duration of it being heard).
+    """
+
+    turn_id: int
+    """Id of the turn."""
+    index: int
+    """Position of the word in its turn, from 0."""
+    text: str
+    """The word as pushed."""
+    start_ms: float
+    """Start of the word in milliseconds from the turn's first sample."""
+    end_ms: float
+    """End of the word in milliseconds from the turn's first sample (as known when it started)."""
+    estimated: bool
+    """True when the timing was spread from ``text=`` rather than given by the TTS."""

@@ -23,7 +23,8 @@ from ._engine import EngineEvent, PlayoutEngine
 from ._errors import InvalidAudioError, InvalidStateError, TrackClosedError
 from ._input import InputNormalizer, Prepared, PushData
 from ._stages import TapSet
-from ._turn import Turn, TurnBook
+from ._turn import Turn, TurnBook, Words
+from ._words import WordTimeline
 
 __all__ = ["PUSH_SLICE", "Intake", "push_slices"]
 
@@ -83,6 +84,9 @@ class _StreamTarget:
 
     def enqueue(self, block: Block) -> None:
         self._intake.enqueue(self._turn, block)
+
+    def words(self, words: Words | None, text: str | None) -> None:
+        self._intake.book.stream_words(self._turn, words, text)
 
     def closed(self, stream: EncodedStream, errors: int) -> None:
         self._intake.stream_closed(self._turn, stream, errors)
@@ -178,11 +182,21 @@ class Intake:
     def enqueue(self, turn: Turn, block: Block) -> None:
         """Queue a converted block for ``turn`` (dropped and counted if it was interrupted); tell the taps."""
         if self._engine.enqueue(self.book.state(turn), block) and len(block):
+            self.book.queued(turn)
             self._taps.voice_queued(turn.id, block)
 
     # -- pushes ----------------------------------------------------------------
 
-    async def push(self, data: PushData, *, sample_rate: int | None, channels: int | None, turn: Turn | None) -> None:
+    async def push(
+        self,
+        data: PushData,
+        *,
+        sample_rate: int | None,
+        channels: int | None,
+        turn: Turn | None,
+        words: Words | None = None,
+        text: str | None = None,
+    ) -> None:
         """See :meth:`AgentAudioTrack.push`."""
         self.check_live()
         self.book.resolve(turn)  # refuse a foreign or ended turn before waiting for the lock
@@ -200,7 +214,10 @@ class Intake:
             normalizer = self.book.normalizer(handle) if handle is not None else InputNormalizer(self.book.fmt)
             prepared = normalizer.prepare(data, sample_rate=sample_rate, channels=channels)  # raises before a new turn
             if handle is None:
+                if words is not None or text is not None:
+                    WordTimeline(self.book.sample_rate).add(0, 0, words=words, text=text)  # refuse before a turn starts
                 handle = self.start_turn(normalizer)
+            self.book.place(handle, prepared.sample_rate, prepared.source_samples, words, text)
             self._push_started(handle)
             target = handle
             try:
@@ -222,6 +239,8 @@ class Intake:
         sample_rate: int | None,
         channels: int | None,
         turn: Turn | None,
+        words: Words | None = None,
+        text: str | None = None,
     ) -> None:
         """See :meth:`AgentAudioTrack.push_encoded`."""
         self.check_live()
@@ -238,7 +257,7 @@ class Intake:
             raise InvalidAudioError(
                 f"expected format {stream.format!r} (turn {stream.turn.id}'s open stream), got {format!r}"
             )
-        await stream.push(chunk)
+        await stream.push(chunk, words=words, text=text)
 
     def open_encoded(
         self, format: str, *, sample_rate: int | None, channels: int | None, turn: Turn | None
@@ -261,6 +280,7 @@ class Intake:
             _StreamTarget(self, handle), handle, format, self.book.fmt, sample_rate=sample_rate, channels=channels
         )
         self.book.set_stream(handle, stream)
+        self.book.stream_opened(handle)
         self._push_started(handle)
         return stream
 
@@ -269,6 +289,7 @@ class Intake:
         self.decode_errors += errors
         if self.book.stream(turn) is stream:
             self.book.set_stream(turn, None)
+        self.book.stream_closed(turn)
         self._push_done(turn)
 
     def push_threadsafe(
@@ -279,6 +300,8 @@ class Intake:
         channels: int | None,
         turn: Turn | None,
         format: str | None,
+        words: Words | None = None,
+        text: str | None = None,
     ) -> concurrent.futures.Future[None]:
         """See :meth:`AgentAudioTrack.push_threadsafe`."""
         loop = self.loop
@@ -290,9 +313,17 @@ class Intake:
             raise InvalidAudioError(f"expected encoded bytes with format={format!r}, got {type(data).__name__}")
         coro: Any
         if format is None:
-            coro = self.push(data, sample_rate=sample_rate, channels=channels, turn=turn)
+            coro = self.push(data, sample_rate=sample_rate, channels=channels, turn=turn, words=words, text=text)
         else:
-            coro = self.push_encoded(data, format=format, sample_rate=sample_rate, channels=channels, turn=turn)  # type: ignore[arg-type]
+            coro = self.push_encoded(
+                data,  # type: ignore[arg-type]  # checked above: bytes-like
+                format=format,
+                sample_rate=sample_rate,
+                channels=channels,
+                turn=turn,
+                words=words,
+                text=text,
+            )
         try:
             return asyncio.run_coroutine_threadsafe(coro, loop)
         except RuntimeError as exc:  # the loop closed meanwhile

@@ -101,6 +101,9 @@ class Playout:
         samples, voiced, peak, turn_id, events = self._engine.render(self._fmt.frame_samples)
         if events:
             self.dispatch(events, now)
+        if self._book.worded:
+            for caption in self._book.captions():
+                self._deferred.emit_later("word_played", caption)
         self.last_voiced = voiced
         if voiced:
             self.last_voiced_at = now

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._words import HeardWord, PartialWord
+
 __all__ = ["TrackMetrics", "TurnStats"]
 
 
@@ -12,6 +14,19 @@ class TurnStats:
     """One turn's account, in samples per channel at the track rate.
 
     ``pushed_samples == played_samples + dropped_samples + queued_samples`` always.
+    Units: ``*_samples`` are samples per channel at ``sample_rate`` Hz (exact);
+    ``*_ms`` are milliseconds; ``time_to_first_audio`` is in seconds, like every
+    option and every other duration the package reports without a unit suffix.
+
+    Attributes:
+        turn_id: id of the turn.
+        sample_rate: track rate in Hz (the unit of the counts).
+        pushed_samples, played_samples, dropped_samples, queued_samples: samples per channel.
+        interrupted, finished: bools.
+        time_to_first_audio: seconds, or None before the first sample played.
+        heard_words: the words heard in full, each with start/end in ms (empty without words).
+        partial_word: the word cut by an interrupt, with the fraction heard, or None.
+        heard_text: the heard words as one string ("" without words or when nothing played).
     """
 
     turn_id: int
@@ -32,6 +47,12 @@ class TurnStats:
     """Whether the turn has played out or was interrupted and its fade tail played."""
     time_to_first_audio: float | None
     """Seconds from ``start_turn()`` to the ``recv()`` that handed out its first sample, or None."""
+    heard_words: tuple[HeardWord, ...] = ()
+    """Words pushed with the audio (``words=``/``text=``) that played entirely at full level, in order."""
+    partial_word: PartialWord | None = None
+    """The word full level ended inside when the turn was interrupted, with the fraction heard; else None."""
+    heard_text: str = ""
+    """``heard_words`` joined by spaces, plus the partial word if at least 20 % of it was heard."""
 
     @property
     def played_ms(self) -> float:
@@ -51,7 +72,15 @@ class TurnStats:
 
 @dataclass(frozen=True)
 class TrackMetrics:
-    """The track's pacing and queue metrics since it was created."""
+    """The track's pacing and queue metrics since it was created.
+
+    Attributes:
+        frames_sent, late_frames, reanchors, underruns: counts.
+        max_lateness: seconds.
+        queued_samples: samples per channel at ``sample_rate`` Hz (``queued_ms`` in ms).
+        time_to_first_audio: seconds per turn id (the 64 most recent turns).
+        decode_errors: count of corrupt encoded packets skipped.
+    """
 
     frames_sent: int
     """Frames returned by ``recv()``."""

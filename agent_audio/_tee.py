@@ -21,6 +21,7 @@ from ._track import AgentAudioTrack
 __all__ = ["SinkTee", "TeeAgentAudioTrack", "TeeMixingAgentAudioTrack", "TeeTrackMetrics"]
 
 Block = npt.NDArray[np.int16]
+_new = tuple.__new__  # builds an OutputFrame without its Python-level __new__ (once per frame)
 
 #: Longest accepted ``sink_queue``, in seconds.
 MAX_SINK_QUEUE = 600.0
@@ -62,7 +63,7 @@ class SinkTee(VoiceTap):
         """Silence on the wire while a sink plays the voice."""
         if not self.feeders:
             return frame
-        return OutputFrame(self._silence, frame.voiced, 0, frame.turn_id, frame.pts)
+        return _new(OutputFrame, (self._silence, frame[1], 0, frame[3], frame[4]))  # voiced, turn_id, pts kept
 
     def voice_queued(self, turn_id: int, samples: Block) -> None:
         """Hand queued voice to every sink, as packed s16 bytes."""

@@ -90,7 +90,8 @@ class AgentAudioTrack(MediaStreamTrack):
     Events (pyee; payloads are frozen dataclasses from :mod:`agent_audio`):
     ``"playout_started"`` (:class:`PlayoutStarted`), ``"turn_finished"``
     (:class:`TurnFinished`), ``"interrupted"`` (:class:`Interrupted`), ``"paused"``
-    (:class:`Paused`), ``"resumed"`` (:class:`Resumed`), ``"underrun"`` (:class:`Underrun`).
+    (:class:`Paused`), ``"resumed"`` (:class:`Resumed`), ``"underrun"`` (:class:`Underrun`),
+    ``"word_played"`` (:class:`WordPlayed`, for words pushed with the audio).
     They are scheduled with ``loop.call_soon``, never run inside ``recv()``; an
     exception in a handler is logged, not raised.
 
@@ -234,8 +235,10 @@ class AgentAudioTrack(MediaStreamTrack):
         sample_rate: int | None = None,
         channels: int | None = None,
         turn: Turn | None = None,
+        words: Sequence[tuple[str, float, float]] | None = None,
+        text: str | None = None,
     ) -> None:
-        """Queue speech for playout.
+        """Queue speech for playout, and optionally the words it speaks.
 
         Args:
             data: one of
@@ -253,6 +256,18 @@ class AgentAudioTrack(MediaStreamTrack):
                 (then a new turn starts). An interrupted turn that was not ended still
                 takes turn-less pushes and drops them (logged once): push through the
                 :class:`Turn` handle, and end a turn when its synthesis stops.
+            words: the words this push speaks, ``(text, start, end)`` with times in
+                seconds from the push's first sample (what TTS services with alignment
+                send: ElevenLabs, Cartesia, Azure, Google). They become exact sample
+                offsets in the turn, through resampling; a word may run past its push.
+            text: the words without timings: spread over this push's samples in
+                proportion to their characters, marked estimated. Not with ``words``.
+
+        The words give the turn's heard text (:attr:`TurnStats.heard_text`, the words
+        that played at full level; a word cut by the interrupt fade counts when at
+        least 20 % of it played at full level) and ``"word_played"`` events as
+        playout passes each word's start (live captions). Words for an interrupted
+        turn are dropped with its audio.
 
         Anything not at the track format is resampled with PyAV's ``AudioResampler``,
         keeping its state across the pushes of a turn. Cost is linear in the samples
@@ -261,13 +276,13 @@ class AgentAudioTrack(MediaStreamTrack):
         that is queued; returns at once if the turn is interrupted or the track stops.
 
         Raises:
-            InvalidAudioError: malformed input (message names expected and got), a turn
-                of another track, or the turn's encoded stream is still decoding;
-                nothing that was queued changes.
+            InvalidAudioError: malformed input or words (message names expected and
+                got), a turn of another track, or the turn's encoded stream is still
+                decoding; nothing that was queued changes.
             TurnClosedError: ``turn`` was ended and not interrupted.
             TrackClosedError: the track was stopped.
         """
-        await self._intake.push(data, sample_rate=sample_rate, channels=channels, turn=turn)
+        await self._intake.push(data, sample_rate=sample_rate, channels=channels, turn=turn, words=words, text=text)
 
     async def push_encoded(
         self,
@@ -277,6 +292,8 @@ class AgentAudioTrack(MediaStreamTrack):
         sample_rate: int | None = None,
         channels: int | None = None,
         turn: Turn | None = None,
+        words: Sequence[tuple[str, float, float]] | None = None,
+        text: str | None = None,
     ) -> None:
         """Queue the next chunk of an encoded TTS stream (split anywhere) for playout.
 
@@ -286,7 +303,8 @@ class AgentAudioTrack(MediaStreamTrack):
         the decoder's tail is queued, when the turn ends (:meth:`end_turn`). For several
         streams in one turn (one TTS request per sentence, each with its own header),
         use :meth:`open_encoded` and :meth:`EncodedStream.end`. The turn is chosen as
-        for :meth:`push`.
+        for :meth:`push`. ``words``/``text``: as for :meth:`EncodedStream.push` (word
+        times in seconds from the stream's first decoded sample).
 
         Raises:
             InvalidAudioError: ``chunk`` is not bytes-like, unknown ``format``, a
@@ -296,7 +314,9 @@ class AgentAudioTrack(MediaStreamTrack):
             TurnClosedError: ``turn`` was ended and not interrupted.
             TrackClosedError: the track was stopped.
         """
-        await self._intake.push_encoded(chunk, format=format, sample_rate=sample_rate, channels=channels, turn=turn)
+        await self._intake.push_encoded(
+            chunk, format=format, sample_rate=sample_rate, channels=channels, turn=turn, words=words, text=text
+        )
 
     def open_encoded(
         self,
@@ -335,6 +355,8 @@ class AgentAudioTrack(MediaStreamTrack):
         channels: int | None = None,
         turn: Turn | None = None,
         format: str | None = None,
+        words: Sequence[tuple[str, float, float]] | None = None,
+        text: str | None = None,
     ) -> concurrent.futures.Future[None]:
         """Push from any thread: :meth:`push` (or :meth:`push_encoded` with ``format``) on the track's loop.
 

@@ -166,6 +166,10 @@ class WordTimeline:
         self._pushed_end = max(self._pushed_end, offset + samples)
         return len(spans)
 
+    def audio_until(self, sample: int) -> None:
+        """The turn's audio now reaches ``sample`` (an encoded stream decoded more): words may end there."""
+        self._pushed_end = max(self._pushed_end, sample)
+
     def _append(self, text: str, start: int, end: int, *, estimated: bool) -> None:
         if self._words:
             last = self._words[-1]

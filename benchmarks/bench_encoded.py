@@ -92,7 +92,9 @@ async def run(name: str, chunk_ms: float) -> dict[str, Any]:
             due = start + i * chunk_ms / 1000 / SPEED
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             call = time.perf_counter()
-            await track.push_encoded(data[offset : offset + step], format=fmt, turn=turn, **extra)
+            await track.push_encoded(
+                data[offset : offset + step], format=fmt, turn=turn, sample_rate=extra.get("sample_rate")
+            )
             pushes.append(time.perf_counter() - call)
             if pushed_at_first is None and first.first_pcm is not None:
                 pushed_at_first = offset

@@ -167,3 +167,31 @@ async def test_user_stages_run_in_order_before_the_background() -> None:
     out = await receive(track, 40)
     assert np.all(out[-N:] == 14000)  # 10000 // 2 * 2, then the bed under it
     track.stop()
+
+
+@pytest.mark.realclock
+async def test_clips_from_files_load_off_the_loop_without_stalling_playout() -> None:
+    """set_background/play_sound with a 6 s file mid-turn: the call returns at once, no re-anchor."""
+    import time
+    from importlib import resources
+
+    track = MixingAgentAudioTrack()  # the real clock
+    await track.push(np.full(48000 * 3, 1000, np.int16))
+    for _ in range(10):
+        await track.recv()
+    with resources.as_file(resources.files("agent_audio") / "data" / "ambience.ogg") as path:
+        started = time.perf_counter()
+        loading = track.set_background(path)
+        sound = track.play_sound(path, volume=0.5)
+        blocked = time.perf_counter() - started
+        assert not loading.done  # decoding runs on a worker thread
+        for _ in range(25):
+            await track.recv()
+        await asyncio.wait_for(loading, 5)
+        await asyncio.wait_for(sound.loading, 5)
+    assert blocked < 0.005
+    assert sound.duration == pytest.approx(6.0, abs=0.05)
+    frames = [await track.recv() for _ in range(5)]
+    assert np.abs(frames[-1].to_ndarray()).max() > 1000  # the voice and the layers are mixed
+    assert track.metrics().reanchors == 0
+    track.stop()

@@ -198,8 +198,7 @@ class TrackMachine(RuleBasedStateMachine):
         else:
             data = floats.astype(kind)
         turn = self.track.current_turn if explicit else None
-        kwargs = {} if kind == "frame" else {"sample_rate": rate}
-        self._push(self.track.push(data, turn=turn, **kwargs), turn)
+        self._push(self.track.push(data, turn=turn, sample_rate=None if kind == "frame" else rate), turn)
 
     @rule(seconds=st.sampled_from([0.3, 0.6, 1.2]), explicit=st.booleans(), rate=st.sampled_from([24000, 48000]))
     def long_push(self, seconds: float, explicit: bool, rate: int) -> None:
