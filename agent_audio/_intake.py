@@ -23,7 +23,8 @@ from ._engine import EngineEvent, PlayoutEngine
 from ._errors import InvalidAudioError, InvalidStateError, TrackClosedError
 from ._input import InputNormalizer, Prepared, PushData
 from ._stages import TapSet
-from ._turn import Turn, TurnBook, Words
+from ._turn import Turn, TurnBook
+from ._turntext import Words
 from ._words import WordTimeline
 
 __all__ = ["PUSH_SLICE", "Intake", "push_slices"]

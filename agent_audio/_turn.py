@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 from ._engine import PlayoutEngine, TurnState
@@ -20,9 +20,7 @@ from ._format import AudioFormat
 from ._input import InputNormalizer, PushData
 from ._options import check_number
 from ._stats import TurnStats
-from ._words import WordTimeline
-
-Words = Sequence[tuple[str, float, float]]
+from ._turntext import TurnText, Words
 
 if TYPE_CHECKING:
     from ._encoded import EncodedStream
@@ -85,15 +83,7 @@ class Turn:
         self._final: TurnStats | None = None
         self._done = asyncio.Event()
         self._dropping_logged = False
-        self._words: WordTimeline | None = None  # made at the first push that carries words
-        self._caption_pos = 0  # played samples up to which word_played events were sent
-        # Where the next pushed sample lands in the turn (track rate), from source counts:
-        # the resampler holds samples back, but gives out exactly round(in x ratio) at the end.
-        self._seg_rate = 0  # source rate of the current run of pushes (0: none yet)
-        self._seg_start = 0  # turn position where that run began
-        self._seg_in = 0  # source samples per channel pushed in that run
-        self._stream_start = 0  # turn position where the open encoded stream's audio begins
-        self._stream_text: list[str] = []  # text= of the open encoded stream, spread when it ends
+        self._text = TurnText(book.sample_rate)
 
     def __repr__(self) -> str:
         s = self._state
@@ -299,8 +289,7 @@ class TurnBook:
     def stats(self, turn: Turn) -> TurnStats:
         """A snapshot of ``turn``'s account."""
         s = turn._state
-        cut = s.full_level_end if s.interrupted else None
-        heard = None if turn._words is None else turn._words.heard(s.played, cut)
+        heard = turn._text.heard(s)
         return TurnStats(
             turn_id=s.id,
             sample_rate=self.sample_rate,
@@ -357,94 +346,36 @@ class TurnBook:
     # -- words -------------------------------------------------------------------
 
     def place(self, turn: Turn, source_rate: int, source_samples: int, words: Words | None, text: str | None) -> None:
-        """Account a push of ``source_samples`` at ``source_rate`` Hz to ``turn``, placing its words.
-
-        Validates the words first: on :class:`InvalidAudioError` nothing changes.
-        Words of an interrupted turn are dropped with its audio.
-        """
-        rate = self.sample_rate
-        seg_start, seg_in = turn._seg_start, turn._seg_in
-        if source_rate != turn._seg_rate:
-            seg_start = self._position(turn)
-            seg_in = 0
-        offset = seg_start + round(seg_in * rate / source_rate)
-        end = seg_start + round((seg_in + source_samples) * rate / source_rate)
-        if (words is not None or text is not None) and not turn._state.interrupted:
-            timeline = turn._words if turn._words is not None else WordTimeline(rate)
-            timeline.add(offset, end - offset, words=words, text=text)
-            self._keep_words(turn, timeline)
-        turn._seg_rate, turn._seg_start, turn._seg_in = source_rate, seg_start, seg_in + source_samples
+        """Account a push to ``turn`` and place its words (see :meth:`TurnText.place`)."""
+        if turn._text.place(turn._state, source_rate, source_samples, words, text):
+            self._caption(turn)
 
     def stream_opened(self, turn: Turn) -> None:
         """An encoded stream begins at the turn's current position."""
-        turn._stream_start = self._position(turn)
-        turn._seg_rate = turn._seg_in = 0
-        turn._seg_start = turn._stream_start
-        turn._stream_text = []
+        turn._text.stream_opened(turn._state)
 
     def stream_words(self, turn: Turn, words: Words | None, text: str | None) -> None:
-        """Words of an encoded stream: ``words`` in seconds from the stream's first decoded sample.
-
-        ``text`` is kept and spread over the stream's decoded audio when it ends.
-        """
-        if turn._state.interrupted:
-            return
-        if text is not None:
-            if words is not None:
-                raise InvalidAudioError("expected exactly one of words= or text=, got both")
-            if not isinstance(text, str):
-                raise InvalidAudioError(f"expected text as a str, got {type(text).__name__}")
-            turn._stream_text.append(text)
-        elif words is not None:
-            timeline = turn._words if turn._words is not None else WordTimeline(self.sample_rate)
-            timeline.add(turn._stream_start, 0, words=words)
-            self._keep_words(turn, timeline)
+        """Words of ``turn``'s open stream (see :meth:`TurnText.stream_words`)."""
+        if turn._text.stream_words(turn._state, words, text):
+            self._caption(turn)
 
     def stream_closed(self, turn: Turn) -> None:
-        """The stream has queued all it decoded: later pushes continue after it; its text is placed."""
-        end = turn._state.pushed
-        if turn._stream_text and not turn._state.interrupted:
-            timeline = turn._words if turn._words is not None else WordTimeline(self.sample_rate)
-            timeline.add(turn._stream_start, end - turn._stream_start, text=" ".join(turn._stream_text))
-            self._keep_words(turn, timeline)
-        turn._stream_text = []
-        turn._seg_rate = turn._seg_in = 0
-        turn._seg_start = end
+        """``turn``'s stream queued all it decoded."""
+        if turn._text.stream_closed(turn._state):
+            self._caption(turn)
 
     def queued(self, turn: Turn) -> None:
-        """Audio of ``turn`` was queued: words may now end as far as it reaches."""
-        if turn._words is not None:
-            turn._words.audio_until(turn._state.pushed)
+        """Audio of ``turn`` was queued."""
+        turn._text.queued(turn._state)
 
     def captions(self) -> list[WordPlayed]:
         """``word_played`` payloads for every word whose start played since the last call."""
         out: list[WordPlayed] = []
-        keep = []
-        ms = 1000.0 / self.sample_rate
         for turn in self.worded:
-            timeline = turn._words
-            assert timeline is not None
-            played = turn._state.played
-            if played > turn._caption_pos:
-                for word in timeline.crossed(turn._caption_pos, played):
-                    start, end = word.start_sample * ms, max(word.start_sample, word.end_sample) * ms
-                    out.append(WordPlayed(turn.id, word.index, word.text, start, end, word.estimated))
-                turn._caption_pos = played
-            if not turn._state.finished:
-                keep.append(turn)
-        self.worded = keep
+            out.extend(turn._text.captions(turn._state))
+        self.worded = [turn for turn in self.worded if not turn._state.finished]
         return out
 
-    def _keep_words(self, turn: Turn, timeline: WordTimeline) -> None:
-        if turn._words is None:
-            turn._words = timeline
-        if turn not in self.worded:
+    def _caption(self, turn: Turn) -> None:
+        if turn not in self.worded and not turn._state.finished:
             self.worded.append(turn)
-        timeline.audio_until(turn._state.pushed)
-
-    @staticmethod
-    def _position(turn: Turn) -> int:
-        """Turn samples (track rate) that the pushes so far amount to, tails included."""
-        if not turn._seg_rate:
-            return max(turn._seg_start, turn._state.pushed)
-        return turn._seg_start + round(turn._seg_in * turn._book.sample_rate / turn._seg_rate)
