@@ -71,7 +71,7 @@ async def recv_us(queued: bytes, *, paced: bool = True, kind: str = "base", reco
         mixing = MixingAgentAudioTrack(clock=clock)
         if kind == "mixing+bed":
             with resources.as_file(resources.files("agent_audio") / "data" / "ambience.ogg") as bed:
-                mixing.set_background(bed)
+                await mixing.set_background(bed)
         await mixing.push_background(ambience(len(queued) // (2 * RATE)), sample_rate=RATE)
         track = mixing
     elif kind == "tee":

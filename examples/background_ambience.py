@@ -37,7 +37,7 @@ async def main(out: Path) -> None:
     track = MixingAgentAudioTrack(duck=-10.0, clock=ManualClock())
     data = resources.files("agent_audio") / "data"
     with resources.as_file(data / "ambience.ogg") as bed, resources.as_file(data / "speech.ogg") as speech:
-        track.set_background(bed, volume=1.0)
+        await track.set_background(bed, volume=1.0)  # decoded off the loop; wait until it mixes
         mix: list[npt.NDArray[np.int16]] = []
 
         async def play(seconds: float) -> None:

@@ -73,3 +73,10 @@ async def test_streaming_tts_ends_when_its_producer_fails(monkeypatch: pytest.Mo
     monkeypatch.setattr(module, "piper_voice", no_piper)
     with pytest.raises(RuntimeError, match="needs the tts extra"):
         await asyncio.wait_for(module.main("mp3", "Hello.", None), 10)
+
+
+async def test_own_stage_and_tap_see_frames_and_events_in_order() -> None:
+    meter, timeline = await _load("own_stage").main()
+    assert max(level for _, level in meter.levels) == pytest.approx(-13.5, abs=0.2)
+    assert timeline.events[0] == "turn 1 ended after 1.00 s of voice"  # ended before it played
+    assert timeline.events[1:] == ["paused", "resumed", "interrupted [2]"]  # turn 2 was interrupted: no end

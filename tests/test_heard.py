@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 
-import numpy as np
 import pytest
 
 from agent_audio import AgentAudioTrack, InvalidAudioError, WordPlayed

@@ -131,7 +131,7 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
     sources = _sources(options)
     track = MixingAgentAudioTrack(fade_out=options.fade_out)
     if options.background is not None:
-        track.set_background(options.background, volume=options.background_volume)
+        await track.set_background(options.background, volume=options.background_volume)
     started: dict[int, float] = {}
     spans: list[tuple[float, float]] = []
     _narrate(track, say, started, spans)
