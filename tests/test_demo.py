@@ -71,3 +71,12 @@ def test_duplex_demo_reacts_to_the_users_voice(tmp_path: Path, capsys: pytest.Ca
 def test_barge_in_refuses_options_it_does_not_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--barge-in", "--say", "hello", "--out", str(tmp_path)]) == 2
     assert "--barge-in: expected no --say" in capsys.readouterr().err
+
+
+def test_barge_in_without_the_vad_extra_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("agent_audio.demo.cli.vad_installed", lambda: False)
+    assert main(["demo", "--barge-in", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'agent_audio[vad]'" in err
