@@ -149,6 +149,8 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         marks: list[list[Any]] = await page.evaluate("agentAudio.marks")
         speak_at = next(t for t, action in marks if action == "speak")
         heard = voiced_ms(levels, speak_at, levels[-1][0])
+        # The page sends silence back all along: the barge-in policy (vad extra) must decide nothing.
+        assert await page.evaluate("agentAudio.decisions") == []
         print(
             f"turn {turn['turn_id']}: server played {turn['played_ms']:.0f} ms, browser heard {heard:.0f} ms "
             f"(difference {turn['played_ms'] - heard:+.0f} ms)"

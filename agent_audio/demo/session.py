@@ -7,9 +7,9 @@ background on or off. It keeps a short event log and the current turn's stats fo
 the page to poll.
 
 The page also sends audio back (its microphone, or a bundled user clip played through
-WebAudio). With the ``vad`` extra installed, the session runs Silero VAD on it and a
-:class:`~agent_audio.BargeInPolicy` on the agent's track, and logs each decision as a
-``decision`` event; without it, the page's audio is received and discarded.
+WebAudio): :class:`~agent_audio.demo.user_audio.UserAudio` runs the barge-in policy on
+it with the ``vad`` extra installed (each decision is a ``decision`` event), and
+discards it without.
 """
 
 from __future__ import annotations
@@ -27,12 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaBlackhole
-from aiortc.mediastreams import MediaStreamTrack
 
 from agent_audio import (
-    BargeInDecision,
-    BargeInPolicy,
     Interrupted,
     MixingAgentAudioTrack,
     Paused,
@@ -45,6 +41,7 @@ from agent_audio import (
 )
 
 from .speech import piper_chunks
+from .user_audio import UserAudio
 
 __all__ = ["CONNECT_TIMEOUT", "EVENT_LOG", "Session", "SessionOptions", "turn_stats_json"]
 
@@ -121,12 +118,8 @@ class Session:
         self._background = False
         self.set_background(options.background is not None)
         self._wire_events()
-        self.policy = BargeInPolicy(self.track) if options.vad else None
-        self._last_decision: dict[str, Any] | None = None
-        self._user_audio: Any = None  # SileroVAD (vad extra) or MediaBlackhole: what reads the page's audio
-        if self.policy is not None:
-            self.policy.on("decision", self._on_decision)
-        self.pc.on("track", self._on_track)
+        self.user_audio = UserAudio(self.track, vad=options.vad, log=self._log)
+        self.pc.on("track", self.user_audio.attach)
         self.pc.on("connectionstatechange", self._on_connection_state)
         self._watchdog = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._connect_timeout)
 
@@ -212,11 +205,7 @@ class Session:
             "turn": None if heard is None else turn_stats_json(heard.stats),
             "queued_turns": max(0, len(unfinished) - 1),
             "controls": {"pause": bool(unfinished) and not paused, "resume": paused, "interrupt": bool(unfinished)},
-            "barge_in": {
-                "enabled": self.policy is not None,
-                "user_speaking": self.policy is not None and self.policy.user_speaking,
-                "last": self._last_decision,
-            },
+            "barge_in": self.user_audio.state(),
             "events": [e for e in self._events if e["seq"] > after],
         }
 
@@ -229,10 +218,7 @@ class Session:
         for task in list(self._speaking):
             task.cancel()
         await asyncio.gather(*self._speaking, return_exceptions=True)
-        if self._user_audio is not None:
-            await self._user_audio.stop()
-        if self.policy is not None:
-            self.policy.close()
+        await self.user_audio.close()
         self.track.stop()
         await self.pc.close()
         self._on_closed(self)
@@ -290,32 +276,6 @@ class Session:
         @track.on("underrun")
         def _underrun(e: Underrun) -> None:
             self._log("underrun", e.turn_id, f"after {e.played_samples * 1000 / track.sample_rate:.0f} ms")
-
-    async def _on_track(self, track: MediaStreamTrack) -> None:
-        """The page's audio: feed it to the VAD (vad extra), or read and discard it."""
-        if track.kind != "audio" or self._user_audio is not None:
-            return
-        if self.policy is not None:
-            from agent_audio.vad import SileroVAD  # the vad extra
-
-            vad = SileroVAD(track, self.policy)
-            vad.start()
-            self._user_audio = vad
-        else:
-            blackhole = MediaBlackhole()
-            blackhole.addTrack(track)
-            self._user_audio = blackhole
-            await blackhole.start()
-
-    def _on_decision(self, d: BargeInDecision) -> None:
-        detail = f"{d.action.value} ({d.reason.value}), speech {d.speech_duration * 1000:.0f} ms"
-        self._last_decision = {
-            "action": d.action.value,
-            "reason": d.reason.value,
-            "turn_id": d.turn_id,
-            "speech_ms": round(d.speech_duration * 1000, 1),
-        }
-        self._log("decision", d.turn_id, detail)
 
     def _log(self, name: str, turn_id: int | None, detail: str) -> None:
         self._events.append(
