@@ -6,6 +6,8 @@ interruptions, and fades out on real ones.
 """
 
 from ._background import ClipLoad, SoundHandle
+from ._bargein import BargeInPolicy
+from ._bargein_types import BargeInAction, BargeInDecision, BargeInReason
 from ._clock import Clock, MonotonicClock
 from ._encoded import EncodedStream
 from ._errors import AgentAudioError, InvalidAudioError, InvalidStateError, TrackClosedError, TurnClosedError
@@ -26,6 +28,10 @@ __all__ = [
     "AgentAudioTrack",
     "AudioSink",
     "AvatarSink",
+    "BargeInAction",
+    "BargeInDecision",
+    "BargeInPolicy",
+    "BargeInReason",
     "ClipLoad",
     "Clock",
     "EncodedStream",

@@ -34,98 +34,18 @@ from the track when a decision is made.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
 
 from pyee.asyncio import AsyncIOEventEmitter
 
+from ._bargein_types import BargeInAction, BargeInDecision, BargeInReason, BargeInTrack
 from ._errors import InvalidAudioError
-from ._stats import TurnStats
 
-__all__ = ["Action", "BargeInDecision", "BargeInPolicy", "BargeInTrack", "Reason"]
+__all__ = ["BargeInPolicy"]
 
 logger = logging.getLogger(__name__)
-
-
-class _TurnLike(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def stats(self) -> TurnStats: ...
-
-
-class BargeInTrack(Protocol):
-    """The part of the public track API the policy uses (:class:`agent_audio.AgentAudioTrack` has it)."""
-
-    @property
-    def readyState(self) -> str: ...  # aiortc's name
-    @property
-    def is_paused(self) -> bool: ...
-    @property
-    def is_speaking(self) -> bool: ...
-    @property
-    def current_turn(self) -> _TurnLike | None: ...
-    def pause(self, *, timeout: float | None = ..., on_timeout: Literal["resume", "interrupt"] = ...) -> None: ...
-    def resume(self) -> None: ...
-    def interrupt(self) -> None: ...
-    def on(self, event: str, f: Callable[..., Any]) -> Any: ...
-    def remove_listener(self, event: str, f: Callable[..., Any]) -> None: ...
-
-
-class Action(str, enum.Enum):
-    """What the policy did."""
-
-    PAUSE = "pause"
-    RESUME = "resume"
-    INTERRUPT = "interrupt"
-    IGNORED = "ignored"
-
-
-class Reason(str, enum.Enum):
-    """Why the policy did it."""
-
-    SPEECH_ONSET = "speech_onset"
-    """pause: the probability reached ``onset`` while a reply was live."""
-    SPEECH_LASTED = "speech_lasted"
-    """interrupt: speech went on for ``interrupt_after`` seconds."""
-    SILENCE = "silence"
-    """resume: the user fell silent for ``resume_after`` seconds first (false interruption)."""
-    CONFIRMED = "confirmed"
-    """interrupt: :meth:`BargeInPolicy.confirm` (an STT partial said it was a real interruption)."""
-    BACKCHANNEL = "backchannel"
-    """resume: :meth:`BargeInPolicy.backchannel` (an STT partial said "mm-hmm")."""
-    AGENT_IDLE = "agent_idle"
-    """ignored: speech onset, or a signal, while no reply was live."""
-    PAUSED_ELSEWHERE = "paused_elsewhere"
-    """ignored: speech onset while the track was already paused by someone else."""
-    DECIDED_ELSEWHERE = "decided_elsewhere"
-    """ignored: the policy's pause was ended by someone else (resume, interrupt, pause timeout)."""
-    STALE_SIGNAL = "stale_signal"
-    """ignored: :meth:`BargeInPolicy.confirm` while a reply newer than the user's last speech plays."""
-    NOTHING_PENDING = "nothing_pending"
-    """ignored: a backchannel signal with no pause of the policy's in effect."""
-    TRACK_STOPPED = "track_stopped"
-    """ignored: the track was stopped; the policy does not touch it any more."""
-
-
-@dataclass(frozen=True)
-class BargeInDecision:
-    """Payload of the policy's ``"decision"`` event: one thing it did (or chose not to do), and why."""
-
-    action: Action
-    """What it did to the track (``ignored``: nothing)."""
-    reason: Reason
-    """Why."""
-    at: float
-    """Seconds on the policy's timeline: the timestamp of the VAD window (or signal) that decided."""
-    turn_id: int | None
-    """Id of the track's current turn at the decision, or None before the first."""
-    speech_duration: float
-    """Seconds of the user's current speech segment so far (from onset to its last voiced window); 0 if none."""
 
 
 @dataclass
@@ -260,13 +180,13 @@ class BargeInPolicy(AsyncIOEventEmitter):
         segment = self._segment
         turn = self.track.current_turn if self._track_live() else None
         if not self._track_live():
-            decision = self._decision(Action.IGNORED, Reason.TRACK_STOPPED, at)
+            decision = self._decision(BargeInAction.IGNORED, BargeInReason.TRACK_STOPPED, at)
         elif not self.pending and not self._reply_live():
-            decision = self._decision(Action.IGNORED, Reason.AGENT_IDLE, at)
+            decision = self._decision(BargeInAction.IGNORED, BargeInReason.AGENT_IDLE, at)
         elif self.pending or (turn is not None and turn.id == self._last_segment_turn):
-            decision = self._interrupt(Reason.CONFIRMED, at)
+            decision = self._interrupt(BargeInReason.CONFIRMED, at)
         else:
-            decision = self._decision(Action.IGNORED, Reason.STALE_SIGNAL, at)
+            decision = self._decision(BargeInAction.IGNORED, BargeInReason.STALE_SIGNAL, at)
         if segment is not None:
             segment.pending = False
         self.emit("decision", decision)
@@ -284,12 +204,12 @@ class BargeInPolicy(AsyncIOEventEmitter):
         at = self._last_at if at is None else at
         segment = self._segment
         if not self._track_live():
-            decision = self._decision(Action.IGNORED, Reason.TRACK_STOPPED, at)
+            decision = self._decision(BargeInAction.IGNORED, BargeInReason.TRACK_STOPPED, at)
         elif self.pending:
             self.track.resume()
-            decision = self._decision(Action.RESUME, Reason.BACKCHANNEL, at)
+            decision = self._decision(BargeInAction.RESUME, BargeInReason.BACKCHANNEL, at)
         else:
-            decision = self._decision(Action.IGNORED, Reason.NOTHING_PENDING, at)
+            decision = self._decision(BargeInAction.IGNORED, BargeInReason.NOTHING_PENDING, at)
         if segment is not None:
             segment.pending = False
         self.emit("decision", decision)
@@ -308,8 +228,8 @@ class BargeInPolicy(AsyncIOEventEmitter):
         if segment is None or not segment.pending or (self._track_live() and self.track.is_paused):
             return
         segment.pending = False
-        reason = Reason.DECIDED_ELSEWHERE if self._track_live() else Reason.TRACK_STOPPED
-        self.emit("decision", self._decision(Action.IGNORED, reason, self._last_at, segment))
+        reason = BargeInReason.DECIDED_ELSEWHERE if self._track_live() else BargeInReason.TRACK_STOPPED
+        self.emit("decision", self._decision(BargeInAction.IGNORED, reason, self._last_at, segment))
 
     def _step(self, p: float, at: float) -> BargeInDecision | None:
         segment = self._segment
@@ -326,43 +246,43 @@ class BargeInPolicy(AsyncIOEventEmitter):
             return None
         if not self._track_live():
             segment.pending = False
-            return self._decision(Action.IGNORED, Reason.TRACK_STOPPED, at, segment)
+            return self._decision(BargeInAction.IGNORED, BargeInReason.TRACK_STOPPED, at, segment)
         if not self.track.is_paused:  # resumed, interrupted or timed out by someone else
             segment.pending = False
-            return self._decision(Action.IGNORED, Reason.DECIDED_ELSEWHERE, at, segment)
+            return self._decision(BargeInAction.IGNORED, BargeInReason.DECIDED_ELSEWHERE, at, segment)
         if segment.silent_since is None and at - segment.start >= self.interrupt_after:
             segment.pending = False
-            return self._interrupt(Reason.SPEECH_LASTED, at, segment)
+            return self._interrupt(BargeInReason.SPEECH_LASTED, at, segment)
         if ended:
             segment.pending = False
             self.track.resume()
-            return self._decision(Action.RESUME, Reason.SILENCE, at, segment)
+            return self._decision(BargeInAction.RESUME, BargeInReason.SILENCE, at, segment)
         return None
 
     def _on_onset(self, at: float) -> BargeInDecision:
         track = self.track
         self._segment = _Segment(start=at, voiced_until=at, pending=False)
         if not self._track_live():
-            return self._decision(Action.IGNORED, Reason.TRACK_STOPPED, at)
+            return self._decision(BargeInAction.IGNORED, BargeInReason.TRACK_STOPPED, at)
         if not self._reply_live():
-            return self._decision(Action.IGNORED, Reason.AGENT_IDLE, at)
+            return self._decision(BargeInAction.IGNORED, BargeInReason.AGENT_IDLE, at)
         turn = track.current_turn
         self._last_segment_turn = None if turn is None else turn.id
         if track.is_paused:
-            return self._decision(Action.IGNORED, Reason.PAUSED_ELSEWHERE, at)
+            return self._decision(BargeInAction.IGNORED, BargeInReason.PAUSED_ELSEWHERE, at)
         if self.pause_timeout is None:
             track.pause()
         else:
             track.pause(timeout=self.pause_timeout, on_timeout="resume")
         self._segment.pending = True
-        return self._decision(Action.PAUSE, Reason.SPEECH_ONSET, at)
+        return self._decision(BargeInAction.PAUSE, BargeInReason.SPEECH_ONSET, at)
 
-    def _interrupt(self, reason: Reason, at: float, segment: _Segment | None = None) -> BargeInDecision:
+    def _interrupt(self, reason: BargeInReason, at: float, segment: _Segment | None = None) -> BargeInDecision:
         track = self.track
         track.interrupt()
         if track.is_paused:  # nothing was left to interrupt: release the pause, nothing can play from it
             track.resume()
-        return self._decision(Action.INTERRUPT, reason, at, segment)
+        return self._decision(BargeInAction.INTERRUPT, reason, at, segment)
 
     def _reply_live(self) -> bool:
         """A reply is live: the current turn is neither interrupted nor done, or voice is still playing."""
@@ -376,7 +296,9 @@ class BargeInPolicy(AsyncIOEventEmitter):
     def _track_live(self) -> bool:
         return self.track.readyState == "live"
 
-    def _decision(self, action: Action, reason: Reason, at: float, segment: _Segment | None = None) -> BargeInDecision:
+    def _decision(
+        self, action: BargeInAction, reason: BargeInReason, at: float, segment: _Segment | None = None
+    ) -> BargeInDecision:
         segment = segment if segment is not None else self._segment
         duration = 0.0 if segment is None else max(0.0, segment.voiced_until - segment.start)
         turn = self.track.current_turn

@@ -31,8 +31,16 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from pyee import EventEmitter
 
-from agent_audio import AgentAudioTrack, InvalidAudioError, Turn, TurnStats
-from agent_audio._bargein import Action, BargeInDecision, BargeInPolicy, Reason
+from agent_audio import (
+    AgentAudioTrack,
+    BargeInAction,
+    BargeInDecision,
+    BargeInPolicy,
+    BargeInReason,
+    InvalidAudioError,
+    Turn,
+    TurnStats,
+)
 from agent_audio.testing import ManualClock
 
 RAMP = 240  # samples of the track's 5 ms pause ramp at 48 kHz
@@ -63,7 +71,7 @@ class Harness:
             await self.track.recv()
         await asyncio.sleep(0)  # deliver the track's scheduled events
 
-    def actions(self) -> list[tuple[Action, Reason]]:
+    def actions(self) -> list[tuple[BargeInAction, BargeInReason]]:
         return [(d.action, d.reason) for d in self.decisions]
 
 
@@ -81,7 +89,10 @@ async def test_short_burst_pauses_then_resumes_and_the_reply_plays_in_full() -> 
     await h.play(0.2, probability=0.9)  # 0.2 s of "speech": a cough the VAD fired on
     assert h.track.is_paused
     await h.play(0.5, probability=0.0)
-    assert h.actions() == [(Action.PAUSE, Reason.SPEECH_ONSET), (Action.RESUME, Reason.SILENCE)]
+    assert h.actions() == [
+        (BargeInAction.PAUSE, BargeInReason.SPEECH_ONSET),
+        (BargeInAction.RESUME, BargeInReason.SILENCE),
+    ]
     assert h.decisions[1].speech_duration == pytest.approx(0.18)
     stats = await asyncio.wait_for(drain(h, turn), 1)
     assert stats.played_samples == stats.pushed_samples and not stats.interrupted
@@ -103,7 +114,10 @@ async def test_speech_lasting_interrupts_and_the_reply_never_resumes() -> None:
     turn = await reply(h, 3.0)
     await h.play(0.2)
     await h.play(0.6, probability=0.9)
-    assert h.actions() == [(Action.PAUSE, Reason.SPEECH_ONSET), (Action.INTERRUPT, Reason.SPEECH_LASTED)]
+    assert h.actions() == [
+        (BargeInAction.PAUSE, BargeInReason.SPEECH_ONSET),
+        (BargeInAction.INTERRUPT, BargeInReason.SPEECH_LASTED),
+    ]
     assert h.decisions[1].speech_duration == pytest.approx(0.5)
     played = turn.stats.played_samples
     await h.play(1.0, probability=0.0)  # the user falls silent: nothing resumes
@@ -124,7 +138,10 @@ async def test_a_reply_paused_before_its_first_frame_is_not_lost() -> None:
     await h.play(0.3, probability=0.0)
     assert turn.stats.played_samples == 0
     await h.play(0.2, probability=0.0)
-    assert h.actions() == [(Action.PAUSE, Reason.SPEECH_ONSET), (Action.RESUME, Reason.SILENCE)]
+    assert h.actions() == [
+        (BargeInAction.PAUSE, BargeInReason.SPEECH_ONSET),
+        (BargeInAction.RESUME, BargeInReason.SILENCE),
+    ]
     stats = await drain(h, turn)
     assert stats.played_samples == stats.pushed_samples == 24000 and stats.dropped_samples == 0
 
@@ -135,7 +152,7 @@ async def test_interrupt_before_the_first_frame_drops_the_reply() -> None:
     await turn.push(speech(0.5))
     h.policy.feed(0.9, at=0.0)
     await h.play(0.6, probability=0.9)
-    assert h.actions()[-1] == (Action.INTERRUPT, Reason.SPEECH_LASTED)
+    assert h.actions()[-1] == (BargeInAction.INTERRUPT, BargeInReason.SPEECH_LASTED)
     stats = await drain(h, turn)
     assert stats.interrupted and stats.played_samples + stats.dropped_samples == stats.pushed_samples
 
@@ -151,10 +168,10 @@ async def test_a_new_turn_while_paused_stays_paused_until_the_decision(outcome: 
     assert h.track.is_paused and second.stats.played_samples == 0
     if outcome == "resume":
         await h.play(0.5, probability=0.0)
-        assert h.actions()[-1] == (Action.RESUME, Reason.SILENCE)
+        assert h.actions()[-1] == (BargeInAction.RESUME, BargeInReason.SILENCE)
     else:
         await h.play(0.4, probability=0.9)
-        assert h.actions()[-1] == (Action.INTERRUPT, Reason.SPEECH_LASTED)
+        assert h.actions()[-1] == (BargeInAction.INTERRUPT, BargeInReason.SPEECH_LASTED)
     for turn in (first, second):
         stats = await drain(h, turn)
         assert stats.interrupted is (outcome == "interrupt")
@@ -168,10 +185,13 @@ async def test_backchannel_resumes_at_once_and_the_rest_of_the_segment_changes_n
     turn = await reply(h, 2.0)
     await h.play(0.2)
     await h.play(0.1, probability=0.9)
-    assert h.policy.backchannel().action is Action.RESUME
+    assert h.policy.backchannel().action is BargeInAction.RESUME
     assert not h.track.is_paused
     await h.play(0.8, probability=0.9)  # "uh-huh, uh-huh" goes on: still a backchannel
-    assert h.actions() == [(Action.PAUSE, Reason.SPEECH_ONSET), (Action.RESUME, Reason.BACKCHANNEL)]
+    assert h.actions() == [
+        (BargeInAction.PAUSE, BargeInReason.SPEECH_ONSET),
+        (BargeInAction.RESUME, BargeInReason.BACKCHANNEL),
+    ]
     stats = await drain(h, turn)
     assert stats.played_samples == stats.pushed_samples
 
@@ -182,7 +202,11 @@ async def test_confirm_interrupts_a_pending_pause() -> None:
     await h.play(0.2)
     await h.play(0.1, probability=0.9)
     decision = h.policy.confirm()
-    assert (decision.action, decision.reason, decision.turn_id) == (Action.INTERRUPT, Reason.CONFIRMED, turn.id)
+    assert (decision.action, decision.reason, decision.turn_id) == (
+        BargeInAction.INTERRUPT,
+        BargeInReason.CONFIRMED,
+        turn.id,
+    )
     await h.play(1.0, probability=0.0)
     assert len(h.decisions) == 2  # nothing resumes after the silence
     assert (await drain(h, turn)).interrupted
@@ -194,8 +218,8 @@ async def test_confirm_after_a_short_no_was_resumed_interrupts_that_reply() -> N
     await h.play(0.2)
     await h.play(0.3, probability=0.9)  # "No."
     await h.play(0.5, probability=0.0)  # resumed as a false interruption
-    assert h.actions()[-1] == (Action.RESUME, Reason.SILENCE)
-    assert h.policy.confirm().action is Action.INTERRUPT  # the STT's partial arrives: it was "No."
+    assert h.actions()[-1] == (BargeInAction.RESUME, BargeInReason.SILENCE)
+    assert h.policy.confirm().action is BargeInAction.INTERRUPT  # the STT's partial arrives: it was "No."
     assert (await drain(h, turn)).interrupted
 
 
@@ -208,8 +232,8 @@ async def test_a_late_signal_never_cuts_a_newer_reply() -> None:
     await drain(h, first)
     second = await reply(h, 1.0)
     await h.play(0.1)
-    assert h.policy.confirm().reason is Reason.STALE_SIGNAL
-    assert h.policy.backchannel().reason is Reason.NOTHING_PENDING
+    assert h.policy.confirm().reason is BargeInReason.STALE_SIGNAL
+    assert h.policy.backchannel().reason is BargeInReason.NOTHING_PENDING
     stats = await drain(h, second)
     assert stats.played_samples == stats.pushed_samples
 
@@ -217,7 +241,7 @@ async def test_a_late_signal_never_cuts_a_newer_reply() -> None:
 async def test_onset_while_idle_is_reported_and_a_reply_started_in_that_speech_plays() -> None:
     h = Harness()
     await h.play(0.1, probability=0.9)
-    assert h.actions() == [(Action.IGNORED, Reason.AGENT_IDLE)]
+    assert h.actions() == [(BargeInAction.IGNORED, BargeInReason.AGENT_IDLE)]
     turn = await reply(h, 0.4)
     await h.play(0.6, probability=0.9)
     assert not h.track.is_paused and len(h.decisions) == 1
@@ -233,7 +257,7 @@ async def test_a_pause_ended_elsewhere_is_reported_and_not_decided_again() -> No
     h.track.resume()  # the agent's own logic decided
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    assert h.actions()[-1] == (Action.IGNORED, Reason.DECIDED_ELSEWHERE)
+    assert h.actions()[-1] == (BargeInAction.IGNORED, BargeInReason.DECIDED_ELSEWHERE)
     await h.play(0.8, probability=0.9)
     assert len(h.decisions) == 2 and not turn.stats.interrupted
 
@@ -246,7 +270,7 @@ async def test_the_pause_times_out_into_a_resume_when_the_vad_stops_feeding() ->
     await h.play(1.0)  # no more windows: the VAD task died
     assert not h.track.is_paused
     await asyncio.sleep(0)
-    assert h.actions()[-1] == (Action.IGNORED, Reason.DECIDED_ELSEWHERE)
+    assert h.actions()[-1] == (BargeInAction.IGNORED, BargeInReason.DECIDED_ELSEWHERE)
     stats = await drain(h, turn)
     assert stats.played_samples == stats.pushed_samples
 
@@ -258,11 +282,11 @@ async def test_a_stopped_track_is_never_called() -> None:
     policy.feed(0.9, at=0.0)
     track.readyState = "ended"
     assert policy.feed(0.9, at=0.6) is not None  # would interrupt; reports instead
-    assert policy.confirm().reason is Reason.TRACK_STOPPED
-    assert policy.backchannel().reason is Reason.TRACK_STOPPED
+    assert policy.confirm().reason is BargeInReason.TRACK_STOPPED
+    assert policy.backchannel().reason is BargeInReason.TRACK_STOPPED
     policy.feed(0.0, at=1.0)
     policy.feed(0.0, at=1.5)  # the segment ends
-    assert policy.feed(0.9, at=2.0) == BargeInDecision(Action.IGNORED, Reason.TRACK_STOPPED, 2.0, 1, 0.0)
+    assert policy.feed(0.9, at=2.0) == BargeInDecision(BargeInAction.IGNORED, BargeInReason.TRACK_STOPPED, 2.0, 1, 0.0)
     assert track.calls == ["pause"]
 
 
@@ -333,9 +357,9 @@ async def run_random(ops: list[Op]) -> None:
 
     def on_decision(decision: BargeInDecision) -> None:
         current = h.track.current_turn
-        if decision.action is Action.RESUME and current is not None:
+        if decision.action is BargeInAction.RESUME and current is not None:
             assert not current.stats.interrupted, f"resumed interrupted turn {current.id}"
-        if decision.action is Action.PAUSE and current is not None and current.stats.played_samples == 0:
+        if decision.action is BargeInAction.PAUSE and current is not None and current.stats.played_samples == 0:
             event("pause before the first frame")
 
     def check() -> None:

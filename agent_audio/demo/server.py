@@ -3,8 +3,11 @@
 An aiohttp server (aiortc on the server side, as in aiortc's ``examples/server``):
 
 * ``GET /`` and ``GET /client.js``: the page, plain HTML and JavaScript.
+* ``GET /user-clip.ogg``: the bundled user barge-in sentence the page can send back.
 * ``POST /offer``: ``{"sdp": ..., "type": "offer"}`` in, ``{"session", "sdp", "type",
-  "fade_out_ms", "tts"}`` out. One SDP exchange, non-trickle ICE.
+  "fade_out_ms", "tts", "background", "vad"}`` out. One SDP exchange, non-trickle ICE.
+  The page's audio section is sendrecv: what it sends drives the barge-in policy when
+  the ``vad`` extra is installed (``"vad": true``).
 * ``POST /session/{id}/control``: ``{"action": "speak" | "pause" | "resume" |
   "interrupt" | "background", "text"?: str, "on"?: bool}``; answers with the state.
 * ``GET /session/{id}/state?after=N``: connection, speaking, paused, the current
@@ -45,7 +48,15 @@ from agent_audio import AgentAudioError, AgentAudioTrack
 
 from .run import AMBIENCE
 from .session import Session, SessionOptions
-from .speech import bundled, check_audio_file, load_speech, split_turns, trim_silence, tts_installed
+from .speech import (
+    bundled,
+    check_audio_file,
+    load_speech,
+    split_turns,
+    trim_silence,
+    tts_installed,
+    vad_installed,
+)
 
 __all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "make_app", "serve"]
 
@@ -57,6 +68,9 @@ MAX_BODY = 64 * 1024
 MAX_TEXT = 500
 #: Sample rate of the speech the sessions push (the track resamples to 48 kHz itself).
 SPEECH_RATE = 24000
+
+#: The user's voice the page can send back (bundled in ``agent_audio/data``).
+USER_CLIP = "user_barge_in.ogg"
 
 _ACTIONS = ("speak", "pause", "resume", "interrupt", "background")
 
@@ -107,6 +121,7 @@ def _shared(options: ServeOptions) -> SessionOptions:
         background=options.background,
         background_volume=1.0,
         tts=tts_installed(),
+        vad=vad_installed(),
     )
 
 
@@ -126,6 +141,7 @@ def make_app(options: ServeOptions) -> web.Application:
     app[_SESSIONS] = {}
     app.router.add_get("/", _page("index.html", "text/html"))
     app.router.add_get("/client.js", _page("client.js", "text/javascript"))
+    app.router.add_get("/user-clip.ogg", _user_clip)
     app.router.add_post("/offer", _offer)
     app.router.add_post("/session/{id}/control", _control)
     app.router.add_get("/session/{id}/state", _state)
@@ -141,6 +157,10 @@ def _page(name: str, content_type: str) -> Callable[[web.Request], Any]:
         return web.Response(text=body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
     return handler
+
+
+async def _user_clip(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(bundled(USER_CLIP), headers={"Content-Type": "audio/ogg"})
 
 
 def _bad(reason: str) -> web.HTTPBadRequest:
@@ -245,6 +265,7 @@ async def _offer(request: web.Request) -> web.Response:
             "fade_out_ms": round(shared.fade_out * 1000),
             "tts": shared.tts,
             "background": shared.background is not None,
+            "vad": shared.vad,
         }
     )
 

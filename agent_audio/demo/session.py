@@ -5,6 +5,11 @@ sends a :class:`~agent_audio.MixingAgentAudioTrack` (the bundled ambience under 
 voice), and carries out the page's controls: speak, pause, resume, interrupt, and
 background on or off. It keeps a short event log and the current turn's stats for
 the page to poll.
+
+The page also sends audio back (its microphone, or a bundled user clip played through
+WebAudio): :class:`~agent_audio.demo.user_audio.UserAudio` runs the barge-in policy on
+it with the ``vad`` extra installed (each decision is a ``decision`` event), and
+discards it without.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from agent_audio import (
 )
 
 from .speech import piper_chunks
+from .user_audio import UserAudio
 
 __all__ = ["CONNECT_TIMEOUT", "EVENT_LOG", "Session", "SessionOptions", "turn_stats_json"]
 
@@ -58,7 +64,8 @@ class SessionOptions:
     ``turns`` are float32 mono arrays in [-1, 1] at ``rate`` Hz, spoken in rotation by
     Speak; ``background`` is the bed mixed under the voice (None: silence) at linear
     ``background_volume``; ``fade_out`` is the interrupt fade in seconds; ``tts`` says
-    whether typed text can be synthesized (the piper ``tts`` extra is installed).
+    whether typed text can be synthesized (the piper ``tts`` extra is installed);
+    ``vad`` whether the page's audio drives a barge-in policy (the ``vad`` extra).
     """
 
     turns: tuple[Floats, ...]
@@ -67,6 +74,7 @@ class SessionOptions:
     background: Path | None
     background_volume: float
     tts: bool
+    vad: bool = False
 
 
 def turn_stats_json(stats: TurnStats) -> dict[str, Any]:
@@ -110,6 +118,8 @@ class Session:
         self._background = False
         self.set_background(options.background is not None)
         self._wire_events()
+        self.user_audio = UserAudio(self.track, vad=options.vad, log=self._log)
+        self.pc.on("track", self.user_audio.attach)
         self.pc.on("connectionstatechange", self._on_connection_state)
         self._watchdog = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._connect_timeout)
 
@@ -180,6 +190,8 @@ class Session:
         play in the order they were started), else the last one. A turn started while
         another still plays is counted in ``queued_turns`` and shown once it plays.
         ``controls`` says which of pause, resume and interrupt would do something now.
+        ``barge_in`` says whether the page's audio drives the barge-in policy, whether
+        the user is speaking, and the policy's last decision.
         """
         unfinished = [t for t in self._turns if not t.stats.finished]
         heard = unfinished[0] if unfinished else (self._turns[-1] if self._turns else None)
@@ -193,6 +205,7 @@ class Session:
             "turn": None if heard is None else turn_stats_json(heard.stats),
             "queued_turns": max(0, len(unfinished) - 1),
             "controls": {"pause": bool(unfinished) and not paused, "resume": paused, "interrupt": bool(unfinished)},
+            "barge_in": self.user_audio.state(),
             "events": [e for e in self._events if e["seq"] > after],
         }
 
@@ -205,6 +218,7 @@ class Session:
         for task in list(self._speaking):
             task.cancel()
         await asyncio.gather(*self._speaking, return_exceptions=True)
+        await self.user_audio.close()
         self.track.stop()
         await self.pc.close()
         self._on_closed(self)

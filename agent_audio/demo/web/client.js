@@ -1,5 +1,6 @@
-// agent_audio demo page: one RTCPeerConnection that receives the agent's track,
-// small POSTs for the controls, and a poll of the server's turn stats and events.
+// agent_audio demo page: one RTCPeerConnection that receives the agent's track and sends the
+// user's audio back (silence, the microphone or a bundled clip, mixed in WebAudio), small POSTs
+// for the controls, and a poll of the server's turn stats, events and barge-in decisions.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -15,12 +16,21 @@ const agentAudio = (window.agentAudio = {
   state: null,  // the server's last state
   rtp: null,    // the last inbound-rtp audio stats
   fadeOutMs: null,
+  decisions: [],  // [performance.now() ms, "interrupt (speech_lasted), speech 512 ms"] as the page learned them
+  vad: false,     // whether the server's barge-in policy listens to what the page sends
 });
+const NO_VAD = "Microphone and Send user clip need the vad extra on the server: pip install 'agent_audio[vad]'";
 
 let pc = null;
 let after = 0;
 let hasBackground = false;
 let connected = false;
+// What the page sends: a WebAudio graph into one MediaStreamDestination, silent unless a source plays.
+let sendContext = null;
+let destination = null;
+let clip = null;        // the decoded user clip (AudioBuffer)
+let clipPlaying = false;
+let mic = null;         // { stream, source } while the microphone is on
 // The level meter's colour for a level in dBFS: green for speech, amber near full scale, red when clipping is close.
 const meterColour = (db) => (db > -3 ? "#c33" : db > -12 ? "#cc3" : "#3a3");
 
@@ -55,7 +65,10 @@ async function connect() {
   $("connect").disabled = true;
   $("status").textContent = "connecting...";
   pc = new RTCPeerConnection();
-  pc.addTransceiver("audio", { direction: "recvonly" });
+  sendContext = new AudioContext();
+  sendContext.resume();
+  destination = sendContext.createMediaStreamDestination();
+  pc.addTransceiver(destination.stream.getAudioTracks()[0], { direction: "sendrecv", streams: [destination.stream] });
   pc.addEventListener("track", (event) => listen(new MediaStream([event.track])));
   pc.addEventListener("connectionstatechange", () => {
     $("status").textContent = pc.connectionState;
@@ -71,6 +84,10 @@ async function connect() {
     $("text").disabled = !answer.tts;
     $("text").placeholder = answer.tts ? "type what the agent says (empty: bundled speech)" : $("text").placeholder;
     hasBackground = answer.background;
+    agentAudio.vad = answer.vad;
+    $("vad-note").textContent = answer.vad ? "" : NO_VAD;
+    if (answer.vad) loadClip();
+    for (const id of ["mic", "send-clip"]) if (!answer.vad) $(id).title = NO_VAD;
     $("background").checked = answer.background;
     await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
     setInterval(poll, POLL_MS);
@@ -102,6 +119,51 @@ function listen(stream) {
   }, LEVEL_MS);
 }
 
+async function loadClip() {
+  try {
+    const response = await fetch("/user-clip.ogg");
+    clip = await sendContext.decodeAudioData(await response.arrayBuffer());
+    setControls();
+  } catch (error) {
+    log(`user clip: ${error.message}`);
+  }
+}
+
+function sendClip() {
+  if (!clip || clipPlaying) return;
+  const source = sendContext.createBufferSource();
+  source.buffer = clip;
+  source.connect(destination);
+  source.addEventListener("ended", () => {
+    clipPlaying = false;
+    setControls();
+  });
+  clipPlaying = true;
+  agentAudio.marks.push([performance.now(), "send-clip"]);
+  source.start();
+  setControls();
+}
+
+async function toggleMic() {
+  if (mic) {
+    mic.source.disconnect();
+    for (const track of mic.stream.getTracks()) track.stop();
+    mic = null;
+  } else {
+    try {
+      // Echo cancellation is required: the policy cannot tell the agent's own voice in the mic from yours.
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true } });
+      const source = sendContext.createMediaStreamSource(stream);
+      source.connect(destination);
+      mic = { stream, source };
+    } catch (error) {
+      log(`microphone: ${error.message}`);
+    }
+  }
+  $("mic").classList.toggle("on", mic !== null);
+  $("mic").textContent = mic ? "Microphone on" : "Microphone";
+}
+
 async function control(action, extra = {}) {
   agentAudio.marks.push([performance.now(), action]);
   try {
@@ -130,6 +192,7 @@ function show(state) {
   for (const event of state.events) {
     if (event.seq <= after) continue;
     after = event.seq;
+    if (event.name === "decision") agentAudio.decisions.push([performance.now(), event.detail]);
     const turn = event.turn_id === null ? "" : ` turn ${event.turn_id}`;
     log(`${event.t.toFixed(2)} s  ${event.name}${turn}  ${event.detail}`);
   }
@@ -146,6 +209,9 @@ function show(state) {
   const voice = state.paused ? "paused" : state.speaking ? "speaking" : "quiet";
   $("voice").textContent = voice;
   $("voice").className = voice;
+  const last = state.barge_in?.last;
+  $("policy").textContent = last ? `policy: ${last.action} (${last.reason})` : "policy: -";
+  $("policy").className = last ? last.action : "";
   setControls();
 }
 
@@ -155,6 +221,8 @@ function setControls() {
   $("speak").disabled = !connected;
   for (const id of ["pause", "resume", "interrupt"]) $(id).disabled = !can[id];
   $("background").disabled = !(connected && hasBackground);
+  $("mic").disabled = !(connected && agentAudio.vad);
+  $("send-clip").disabled = !(connected && agentAudio.vad && clip) || clipPlaying;
 }
 
 $("connect").addEventListener("click", connect);
@@ -165,6 +233,8 @@ $("speak").addEventListener("click", () => {
 $("pause").addEventListener("click", () => control("pause"));
 $("resume").addEventListener("click", () => control("resume"));
 $("interrupt").addEventListener("click", () => control("interrupt"));
+$("mic").addEventListener("click", toggleMic);
+$("send-clip").addEventListener("click", sendClip);
 $("background").addEventListener("change", () => control("background", { on: $("background").checked }));
 window.addEventListener("pagehide", () => {
   if (agentAudio.session) navigator.sendBeacon(`/session/${agentAudio.session}/close`);
