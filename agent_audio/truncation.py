@@ -73,7 +73,7 @@ def realtime_truncate(
     }
 
 
-def truncate_text(text: str, heard: HeardText, *, marker: str = "") -> str:
+def truncate_text(text: str, heard: TurnStats | HeardText, *, marker: str = "") -> str:
     """Cut a reply's text (as kept in a chat history) to the words the listener heard.
 
     The heard words are matched in order against ``text``'s whitespace-separated
@@ -83,15 +83,16 @@ def truncate_text(text: str, heard: HeardText, *, marker: str = "") -> str:
 
     Args:
         text: The full reply text.
-        heard: What was heard (from the turn's stats); its ``text`` obeys the 20 %
-            rule for the partial word (see ``agent_audio._words``).
+        heard: The turn's stats (their ``heard_text``), or a :class:`HeardText`; the
+            heard text obeys the 20 % rule for the partial word (see ``agent_audio._words``).
         marker: Appended when the reply was cut, e.g. ``"..."`` or ``" [interrupted]"``.
 
     Returns:
         The heard prefix of ``text`` (``""`` when nothing was heard), plus ``marker``
         if anything was cut; ``text`` unchanged when every word was heard.
     """
-    said = heard.text.split()
+    heard_text = heard.heard_text if isinstance(heard, TurnStats) else heard.text
+    said = heard_text.split()
     tokens = list(_TOKEN.finditer(text))
     if not tokens:
         return text
@@ -102,7 +103,7 @@ def truncate_text(text: str, heard: HeardText, *, marker: str = "") -> str:
         while position < len(tokens) and _key(tokens[position].group()) != key:
             position += 1
         if position == len(tokens):
-            return heard.text + (marker if heard.text != text.strip() else "")
+            return heard_text + (marker if heard_text != text.strip() else "")
         end = tokens[position].end()
         position += 1
     if end == tokens[-1].end():
