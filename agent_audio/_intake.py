@@ -208,7 +208,7 @@ class Intake:
             handle = self.book.resolve(turn)
             stream = None if handle is None else self.book.stream(handle)
             if handle is not None and stream is not None:
-                raise InvalidAudioError(
+                raise InvalidStateError(
                     f"expected PCM pushes to a turn without an encoded stream decoding, got turn {handle.id} "
                     f"decoding {stream.format!r}; push to its stream, or end it and wait for stream.finished"
                 )

@@ -277,8 +277,9 @@ class AgentAudioTrack(MediaStreamTrack):
 
         Raises:
             InvalidAudioError: malformed input or words (message names expected and
-                got), a turn of another track, or the turn's encoded stream is still
-                decoding; nothing that was queued changes.
+                got), or a turn of another track; nothing that was queued changes.
+            InvalidStateError: the turn's encoded stream is still decoding (its audio and
+                this push would interleave).
             TurnClosedError: ``turn`` was ended and not interrupted.
             TrackClosedError: the track was stopped.
         """

@@ -246,7 +246,7 @@ async def test_bad_stream_arguments_are_rejected_and_change_nothing(call: dict[s
 async def test_mixing_pcm_and_a_decoding_stream_in_one_turn_is_refused() -> None:
     track = AgentAudioTrack(sample_rate=RATE, clock=ManualClock())
     await track.push_encoded(encoded_speech("mp3")[:2000], format="mp3")
-    with pytest.raises(InvalidAudioError, match="without an encoded stream decoding"):
+    with pytest.raises(InvalidStateError, match="without an encoded stream decoding"):
         await track.push(np.zeros(960, np.int16))
     with pytest.raises(InvalidAudioError, match="expected format 'mp3'"):
         await track.push_encoded(b"OggS", format="ogg")
