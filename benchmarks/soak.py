@@ -162,9 +162,8 @@ def main() -> None:
     print(f"turns not finished exactly once: {report['turns_not_finished_exactly_once']}")
     print(f"heap growth per turn after warm-up: {report['heap_bytes_per_turn_after_warmup']} bytes")
     for key in keys:
-        print(
-            f"  {key:<11} start {report['baseline'][key]:>10}  warm {report['warm'][key]:>10}  end {report['end_after_stop'][key]:>10}"
-        )
+        start, warm, end = (report[part][key] for part in ("baseline", "warm", "end_after_stop"))
+        print(f"  {key:<11} start {start:>10}  warm {warm:>10}  end {end:>10}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
