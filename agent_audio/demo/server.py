@@ -49,14 +49,16 @@ from agent_audio import AgentAudioError, AgentAudioTrack
 from .run import AMBIENCE
 from .session import Session, SessionOptions
 from .speech import (
+    Floats,
     bundled,
     check_audio_file,
     load_speech,
-    split_turns,
-    trim_silence,
+    loud_bounds,
     tts_installed,
+    turn_bounds,
     vad_installed,
 )
+from .words import Word, bundled_words, words_in
 
 __all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "make_app", "serve"]
 
@@ -102,10 +104,26 @@ _OPTIONS = web.AppKey("options", ServeOptions)
 _SHARED = web.AppKey("shared", SessionOptions)
 
 
+def _turns(path: Path | None) -> tuple[tuple[Floats, ...], tuple[tuple[Word, ...], ...]]:
+    """The speech cut into turns with their quiet edges trimmed, and (bundled sample only) each turn's words."""
+    speech = load_speech(path, rate=SPEECH_RATE)
+    words = bundled_words() if path is None else None
+    turns: list[Floats] = []
+    turn_words: list[tuple[Word, ...]] = []
+    for start, end in turn_bounds(speech, SPEECH_RATE):
+        low, high = loud_bounds(speech[start:end], SPEECH_RATE)
+        if high > low:
+            turns.append(speech[start + low : start + high])
+            if words is not None:  # seconds from the trimmed turn's first sample
+                shift = low / SPEECH_RATE
+                within = words_in(words, start / SPEECH_RATE, end / SPEECH_RATE)
+                turn_words.append(tuple((w, max(0.0, s - shift), max(0.0, e - shift)) for w, s, e in within))
+    return tuple(turns), tuple(turn_words)
+
+
 def _shared(options: ServeOptions) -> SessionOptions:
     """Decode the speech once for every session; check the background decodes."""
-    speech = load_speech(options.input, rate=SPEECH_RATE)
-    turns = tuple(t for t in (trim_silence(p, SPEECH_RATE) for p in split_turns(speech, SPEECH_RATE)) if len(t))
+    turns, words = _turns(options.input)
     if not turns:
         raise ValueError(f"expected speech louder than -40 dBFS in {options.input or 'the bundled sample'}, got none")
     if options.background is not None:  # fail at start, not in the first session
@@ -122,6 +140,7 @@ def _shared(options: ServeOptions) -> SessionOptions:
         background_volume=1.0,
         tts=tts_installed(),
         vad=vad_installed(),
+        words=words,
     )
 
 
