@@ -11,7 +11,9 @@ An aiohttp server (aiortc on the server side, as in aiortc's ``examples/server``
 * ``POST /session/{id}/control``: ``{"action": "speak" | "pause" | "resume" |
   "interrupt" | "background", "text"?: str, "on"?: bool}``; answers with the state.
 * ``GET /session/{id}/state?after=N``: connection, speaking, paused, the current
-  turn's stats and the events with a sequence number above N.
+  turn's stats (with its heard text) and the events with a sequence number above N:
+  ``word_played`` per word for live captions (``detail`` is the word), and
+  ``turn_finished`` with the turn's final ``stats``.
 * ``POST /session/{id}/close``: the page went away (``navigator.sendBeacon``).
 
 Safe to leave running on a laptop: it binds 127.0.0.1 by default; request bodies are
@@ -60,7 +62,7 @@ from .speech import (
 )
 from .words import Word, bundled_words, words_in
 
-__all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "make_app", "serve"]
+__all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "load_turns", "make_app", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ _OPTIONS = web.AppKey("options", ServeOptions)
 _SHARED = web.AppKey("shared", SessionOptions)
 
 
-def _turns(path: Path | None) -> tuple[tuple[Floats, ...], tuple[tuple[Word, ...], ...]]:
+def load_turns(path: Path | None) -> tuple[tuple[Floats, ...], tuple[tuple[Word, ...], ...]]:
     """The speech cut into turns with their quiet edges trimmed, and (bundled sample only) each turn's words."""
     speech = load_speech(path, rate=SPEECH_RATE)
     words = bundled_words() if path is None else None
@@ -114,16 +116,16 @@ def _turns(path: Path | None) -> tuple[tuple[Floats, ...], tuple[tuple[Word, ...
         low, high = loud_bounds(speech[start:end], SPEECH_RATE)
         if high > low:
             turns.append(speech[start + low : start + high])
-            if words is not None:  # seconds from the trimmed turn's first sample
+            if words is not None:  # seconds from the trimmed turn's first sample (a last word may end past it)
                 shift = low / SPEECH_RATE
                 within = words_in(words, start / SPEECH_RATE, end / SPEECH_RATE)
-                turn_words.append(tuple((w, max(0.0, s - shift), max(0.0, e - shift)) for w, s, e in within))
+                turn_words.append(tuple((w, round(max(0.0, s - shift), 6), round(e - shift, 6)) for w, s, e in within))
     return tuple(turns), tuple(turn_words)
 
 
 def _shared(options: ServeOptions) -> SessionOptions:
     """Decode the speech once for every session; check the background decodes."""
-    turns, words = _turns(options.input)
+    turns, words = load_turns(options.input)
     if not turns:
         raise ValueError(f"expected speech louder than -40 dBFS in {options.input or 'the bundled sample'}, got none")
     if options.background is not None:  # fail at start, not in the first session

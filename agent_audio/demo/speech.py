@@ -198,7 +198,7 @@ def loud_bounds(speech: Floats, rate: int, threshold: float = SILENCE_DBFS, keep
         return 0, 0
     window = round(WINDOW * rate)
     margin = round(keep * rate)
-    return max(0, loud[0] * window - margin), min(len(speech), (loud[-1] + 1) * window + margin)
+    return max(0, int(loud[0]) * window - margin), min(len(speech), (int(loud[-1]) + 1) * window + margin)
 
 
 def split_turns(speech: Floats, rate: int, count: int = 3) -> list[Floats]:
