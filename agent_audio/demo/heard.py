@@ -134,12 +134,13 @@ def format_heard(heard: dict[str, Any] | None) -> list[str]:
         return ["heard text: no word timings for this speech (the bundled sample and --say have them)"]
     lines = [f"heard text (words pushed with the audio, timed by {heard['source']}):"]
     for t in heard["turns"]:
-        line = f'  turn {t["turn_id"]}: {t["words_heard"]:>2} of {t["words_pushed"]:>2} words  "{t["heard_text"]}"'
+        count = f"{t['words_heard']:>2} of {t['words_pushed']:>2} words"
         partial = t["partial_word"]
         if partial is not None:
-            verdict = "heard" if partial["heard"] else "not heard"
-            line += f' + cut "{partial["text"]}" ({partial["fraction"] * 100:.0f} % played: {verdict})'
-        lines.append(line)
+            share = f"{partial['fraction'] * 100:.0f} %"
+            verdict = ">= 20 %: heard" if partial["heard"] else "< 20 %: not heard"
+            count += f' + "{partial["text"]}" cut at {share} ({verdict})'
+        lines.append(f'  turn {t["turn_id"]}: {count}  "{t["heard_text"]}"')
     at = heard["word_at_interrupt"]
     if "inside" in at:
         w = at["inside"]
