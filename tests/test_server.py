@@ -463,3 +463,32 @@ def test_bundled_turns_carry_their_words_from_the_trimmed_start() -> None:
         assert all(0 <= start < seconds and start < end for _, start, end in turn_words)
         assert turn_words[-1][2] <= seconds + 0.15  # the aligner's end may lie in the trimmed quiet tail
     assert load_turns(bundled(SAMPLE))[1] == ()  # a user's file (even this one) has no timings
+
+
+@pytest.mark.realclock
+async def test_typed_text_is_spoken_with_piper_word_timings(client: TestClient[Any, Any]) -> None:
+    """Speak with typed text (the tts extra): piper's alignments time the words, so they are not estimated."""
+    pytest.importorskip("piper")
+    pc, answer = await connect(client)
+    session = answer["session"]
+    try:
+
+        async def connected() -> bool:
+            return bool((await state(client, session))[1]["connection"] == "connected")
+
+        await wait_for(connected)
+        text = "Your order ships today."
+        response = await client.post(f"/session/{session}/control", json={"action": "speak", "text": text})
+        assert response.status == 200
+
+        async def finished() -> bool:
+            turn = (await state(client, session))[1]["turn"]
+            return bool(turn and turn["finished"])
+
+        await wait_for(finished, timeout=30.0)  # loading the voice takes seconds
+        _, view = await state(client, session)
+        captions = [e["detail"] for e in view["events"] if e["name"] == "word_played"]
+        assert captions == text.split()
+        assert view["turn"]["heard_text"] == text and not view["turn"]["interrupted"]
+    finally:
+        await pc.close()
