@@ -3,7 +3,10 @@
 Starts ``python -m agent_audio serve``, opens the page, clicks Connect and Speak, and
 checks in the browser that the agent is heard (received level and inbound-rtp stats
 growing); compares the server's played ms for a turn with the browser's voiced time;
-clicks Pause, Resume and Interrupt and measures how fast the browser goes quiet. With
+clicks Pause, Resume and Interrupt and measures how fast the browser goes quiet. Captions:
+words appear while the voice plays, spread over the turn (not all at once) and close to
+when the browser hears them; a finished turn's caption is its heard text; after
+Interrupt the caption stops at the heard text and no word is added. With
 the ``vad`` extra: clicks Send user clip (a real sentence played into the connection
 through WebAudio) and checks the server's barge-in policy interrupts the agent (pause,
 then interrupt, never a resume first) and the browser goes quiet.
@@ -142,6 +145,10 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         await page.screenshot(path=str(tmp_path / "serve-page.png"))
         if target := os.environ.get("AGENT_AUDIO_SCREENSHOT"):
             shutil.copy(tmp_path / "serve-page.png", target)
+        # Captions appear while the voice plays.
+        await page.wait_for_function("agentAudio.captions.words.length >= 3", timeout=10000)
+        assert await page.evaluate("agentAudio.captions.heard") is None  # the turn is still playing
+        assert len(await page.inner_text("#captions")) > 5
         await page.wait_for_function("agentAudio.state.turn.finished", timeout=30000)
         await asyncio.sleep(0.5)  # what is still in flight and in the jitter buffer
         turn: dict[str, Any] = await page.evaluate("agentAudio.state.turn")
@@ -165,6 +172,22 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         assert rtp_before is not None
         assert rtp_after[0] > rtp_before[0] + 100  # 50 packets per second
         assert rtp_after[1] > rtp_before[1] + 2.0
+        # Every word was captioned, over the turn's playout, close to when the browser heard it.
+        await page.wait_for_function("agentAudio.captions.heard !== null", timeout=5000)
+        captions: dict[str, Any] = await page.evaluate("agentAudio.captions")
+        words = captions["words"]
+        assert turn["heard_text"] and captions["heard"] == turn["heard_text"]
+        assert [w[2] for w in words] == turn["heard_text"].split()
+        assert await page.inner_text("#captions") == turn["heard_text"]
+        voice_at = next(t for t, db in levels if t >= speak_at and db >= THRESHOLD)
+        lags = sorted(shown - (voice_at + start_ms - words[0][3]) for shown, _, _, start_ms in words)
+        spread = words[-1][0] - words[0][0]
+        lag = lags[len(lags) // 2]
+        print(f"captions: {len(words)} words over {spread:.0f} ms, median lag behind the voice {lag:.0f} ms")
+        assert spread >= 0.7 * (words[-1][3] - words[0][3])  # they follow the voice, not all at once
+        # Polls every 100 ms, and a word is reported as it leaves the server, a network path
+        # (100-200 ms here) before it is heard: the median lag is about 0 +- 200 ms; loose for CI.
+        assert -1000 <= lag <= 1000
 
         # Turn 2: pause (false interruption), resume, then interrupt inside loud speech.
         await page.click("#speak")
@@ -199,6 +222,20 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         turn = await page.evaluate("agentAudio.state.turn")
         assert turn["interrupted"]
         assert turn["dropped_ms"] > 0
+        # The captions stop where the interrupt cut the voice: the heard text, and nothing after it.
+        await page.wait_for_function(
+            f"agentAudio.captions.turnId === {turn['turn_id']} && agentAudio.captions.heard !== null", timeout=5000
+        )
+        cut: dict[str, Any] = await page.evaluate("agentAudio.captions")
+        await asyncio.sleep(1.0)
+        assert await page.evaluate("agentAudio.captions") == cut  # no word came after the cut
+        heard = turn["heard_text"].split()
+        assert heard and cut["heard"] == turn["heard_text"] and cut["interrupted"]
+        assert len(cut["words"]) <= len(heard) + 2  # at most a word or two started inside the 200 ms fade
+        assert [w[2] for w in cut["words"]][: len(heard)] == heard
+        shown = await page.inner_text("#captions")
+        assert shown.startswith(turn["heard_text"]) and shown.endswith("[interrupted]")
+        print(f"captions after the interrupt: {shown!r}")
         log = await page.inner_text("#log")
         for name in ("playout_started", "paused", "resumed", "interrupted", "turn_finished"):
             assert name in log

@@ -4,6 +4,10 @@ Guards: interrupt-to-silence and the pause gap are measured on the received audi
 arrival timeline, on the voice band; the background's ducking and its continuity through
 the interrupt are measured in the air band, even under speech; checks fail when they
 should (late silence, a background cleared by the interrupt); received.wav round-trips.
+Heard text: turn 3's must be exactly the words that had played 20 % or more when the
+fade began (a word more or less fails); turns 1 and 2 must have heard every word; the
+report says where the cut fell and carries the truncate payload; without word timings
+(``--input``) there is no heard section and no heard check.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import av
 import numpy as np
 import pytest
 
-from agent_audio import TrackMetrics, TurnStats
+from agent_audio import HeardWord, TrackMetrics, TurnStats
 from agent_audio.demo.analysis import AIR_BAND, band_filter
+from agent_audio.demo.heard import expected_heard, format_heard, heard_checks, heard_report
 from agent_audio.demo.loopback import ReceivedAudio
 from agent_audio.demo.report import build_report, format_report, write_outputs
 from agent_audio.demo.run import DemoOptions, DemoRun
@@ -127,3 +132,74 @@ def test_a_run_too_short_to_measure_gives_null_not_nan(tmp_path: Path) -> None:
     assert "interrupt to silence   - ms" in format_report(report)
     write_outputs(run, report, tmp_path)
     json.loads((tmp_path / "report.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in report.json"))
+
+
+WORDS = (("one", 0.0, 0.2), ("two", 0.25, 0.45), ("three", 0.5, 0.9))
+
+
+def _heard_turn(turn_id: int, played: int, said: list[str], *, interrupted: bool) -> TurnStats:
+    heard = tuple(HeardWord(w, s * 1000, e * 1000, False) for w, s, e in WORDS if w in said)
+    pushed = RATE
+    return TurnStats(
+        turn_id,
+        RATE,
+        pushed,
+        played,
+        pushed - played,
+        0,
+        interrupted,
+        True,
+        0.02,
+        heard_words=heard,
+        heard_text=" ".join(said),
+    )
+
+
+@pytest.mark.parametrize(("cut_ms", "expected"), [(300, (2, 2)), (280, (1, 1)), (470, (2, 2)), (290, (1, 2))])
+def test_the_heard_words_are_those_20_percent_played_at_the_cut(cut_ms: float, expected: tuple[int, int]) -> None:
+    words_ms = [(w, s * 1000, e * 1000) for w, s, e in WORDS]
+    assert expected_heard(words_ms, cut_ms) == expected  # 290 ms: "two" at exactly 20 %, within rounding
+
+
+@pytest.mark.parametrize(
+    ("said", "ok"), [(["one", "two"], True), (["one"], False), (["one", "two", "three"], False), ([], False)]
+)
+def test_turn_3_heard_text_must_end_at_the_word_spoken_at_the_cut(said: list[str], ok: bool) -> None:
+    full = [_heard_turn(i, RATE, ["one", "two", "three"], interrupted=False) for i in (1, 2)]
+    turns = [*full, _heard_turn(3, RATE // 2, said, interrupted=True)]
+    cut = round(0.3 * RATE)  # 50 of "two"'s 200 ms played: 25 %, heard
+    heard = heard_report(turns, [WORDS] * 3, cut, "test timings")
+    assert heard is not None
+    checks = heard_checks(heard, [WORDS] * 3)
+    assert checks["turns 1 and 2 heard all their words"]
+    assert checks["turn 3 heard text ends at the word spoken when the fade began"] is ok
+    assert heard["word_at_interrupt"] == {"inside": {"text": "two", "start_ms": 250.0, "end_ms": 450.0}}
+    assert heard["truncate"] == {
+        "type": "conversation.item.truncate",
+        "item_id": "item_turn_3",
+        "content_index": 0,
+        "audio_end_ms": 500,
+    }
+    text = "\n".join(format_heard(heard))
+    assert f'turn 3: {len(said):>2} of  3 words  "{" ".join(said)}"' in text
+    assert 'fade began 300 ms in, inside "two" (250-450 ms)' in text
+    assert '"audio_end_ms": 500' in text
+
+
+def test_a_turn_that_missed_a_word_fails_the_full_turns_check() -> None:
+    turns = [
+        _heard_turn(1, RATE, ["one", "two"], interrupted=False),  # "three" never reported heard
+        _heard_turn(2, RATE, ["one", "two", "three"], interrupted=False),
+        _heard_turn(3, RATE // 2, ["one", "two"], interrupted=True),
+    ]
+    heard = heard_report(turns, [WORDS] * 3, round(0.3 * RATE), "test timings")
+    assert heard is not None
+    assert not heard_checks(heard, [WORDS] * 3)["turns 1 and 2 heard all their words"]
+
+
+def test_without_word_timings_there_is_no_heard_section_or_check(tmp_path: Path) -> None:
+    run = _run(silent_from=6.25, pause_gap=(3.0, 3.6))  # no words, as with --input
+    report = build_report(run)
+    assert report["heard"] is None and not any("heard" in name for name in report["checks"])
+    assert "heard text: no word timings for this speech" in format_report(report)
+    assert [t["heard_text"] for t in report["turns"]] == ["", "", ""]

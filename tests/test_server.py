@@ -4,7 +4,9 @@ The HTTP checks run in-process with aiohttp's test client. Sessions are answered
 aiortc, so the tests that connect a real client peer connection are marked
 ``realclock``; one test runs ``python -m agent_audio serve`` and stops it with SIGINT.
 A client that sends a user's voice back (as the page does) drives the session's
-barge-in policy with the ``vad`` extra, and is read and ignored without it.
+barge-in policy with the ``vad`` extra, and is read and ignored without it. Captions: the
+bundled turns carry their words (timed from each trimmed turn's first sample), a
+session logs ``word_played`` per word, and a finished turn's stats carry its heard text.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from agent_audio.demo import session as _session
-from agent_audio.demo.server import MAX_BODY, MAX_TEXT, ServeOptions, make_app
+from agent_audio.demo.server import MAX_BODY, MAX_TEXT, ServeOptions, load_turns, make_app
+from agent_audio.demo.speech import SAMPLE, bundled
 from agent_audio.demo.user_voice import UserClip, UserVoice
+from agent_audio.demo.words import bundled_words
 
 
 @pytest.fixture
@@ -215,8 +219,14 @@ async def test_a_session_connects_speaks_and_is_interrupted(client: TestClient[A
         assert turn["ttfa_ms"] is not None
         assert turn["played_ms"] + turn["dropped_ms"] == pytest.approx(turn["pushed_ms"], abs=0.2)
         names = [e["name"] for e in view["events"]]
-        for name in ("speak", "playout_started", "paused", "resumed", "interrupted", "turn_finished"):
+        for name in ("speak", "playout_started", "paused", "resumed", "interrupted", "turn_finished", "word_played"):
             assert name in names
+        captions = [e for e in view["events"] if e["name"] == "word_played"]
+        assert [(e["index"], e["detail"]) for e in captions][:1] == [(0, "Hello,")]  # words as playout reaches them
+        assert [e["start_ms"] for e in captions] == sorted(e["start_ms"] for e in captions)
+        final = next(e for e in view["events"] if e["name"] == "turn_finished")
+        assert final["stats"] == turn  # the final stats, heard text included
+        assert turn["heard_text"] == " ".join(e["detail"] for e in captions)[: len(turn["heard_text"])]
         assert names.index("paused") < names.index("resumed") < names.index("interrupted")
         later = (await client.get(f"/session/{session}/state?after={view['events'][-1]['seq']}")).status
         assert later == 200
@@ -441,3 +451,44 @@ async def test_without_the_vad_extra_the_users_audio_is_read_and_ignored(monkeyp
         finally:
             user.stop()
             await pc.close()
+
+
+def test_bundled_turns_carry_their_words_from_the_trimmed_start() -> None:
+    turns, words = load_turns(None)
+    assert len(turns) == len(words) == 3
+    assert [len(w) for w in words] == [28, 25, 26] and sum(len(w) for w in words) == len(bundled_words())
+    for audio, turn_words in zip(turns, words, strict=True):
+        seconds = len(audio) / 24000
+        assert 0 <= turn_words[0][1] < 0.1  # trimmed to 20 ms before the voice: the first word starts at once
+        assert all(0 <= start < seconds and start < end for _, start, end in turn_words)
+        assert turn_words[-1][2] <= seconds + 0.15  # the aligner's end may lie in the trimmed quiet tail
+    assert load_turns(bundled(SAMPLE))[1] == ()  # a user's file (even this one) has no timings
+
+
+@pytest.mark.realclock
+async def test_typed_text_is_spoken_with_piper_word_timings(client: TestClient[Any, Any]) -> None:
+    """Speak with typed text (the tts extra): piper's alignments time the words, so they are not estimated."""
+    pytest.importorskip("piper")
+    pc, answer = await connect(client)
+    session = answer["session"]
+    try:
+
+        async def connected() -> bool:
+            return bool((await state(client, session))[1]["connection"] == "connected")
+
+        await wait_for(connected)
+        text = "Your order ships today."
+        response = await client.post(f"/session/{session}/control", json={"action": "speak", "text": text})
+        assert response.status == 200
+
+        async def finished() -> bool:
+            turn = (await state(client, session))[1]["turn"]
+            return bool(turn and turn["finished"])
+
+        await wait_for(finished, timeout=30.0)  # loading the voice takes seconds
+        _, view = await state(client, session)
+        captions = [e["detail"] for e in view["events"] if e["name"] == "word_played"]
+        assert captions == text.split()
+        assert view["turn"]["heard_text"] == text and not view["turn"]["interrupted"]
+    finally:
+        await pc.close()

@@ -10,7 +10,10 @@ this package, and it uses only the library's public names. Modules:
 * :mod:`~agent_audio.demo.duplex` (``demo --barge-in``): the listener talks back on its
   own track (:mod:`~agent_audio.demo.user_voice`) and the agent's barge-in policy reacts,
   measured by :mod:`~agent_audio.demo.duplex_report`.
-* :mod:`~agent_audio.demo.speech`: the bundled speech sample, user files, piper TTS.
+* :mod:`~agent_audio.demo.speech`: the bundled speech sample, user files, piper TTS;
+  :mod:`~agent_audio.demo.words`: the words pushed with that speech (the bundled
+  timings, piper's alignments), cut to turns and chunks; :mod:`~agent_audio.demo.heard`:
+  the report's heard text per turn, its checks and the truncation payload.
 * :mod:`~agent_audio.demo.server`, :mod:`~agent_audio.demo.session` and ``web/``: the
   demo page.
 """

@@ -95,9 +95,14 @@ def _parser() -> argparse.ArgumentParser:
         "--input",
         type=Path,
         help=f"speech file to use (any format PyAV reads, at least {3 * MIN_TURN:.0f} s: three turns of "
-        f"{MIN_TURN:.0f} s or more, cut at its longest pauses, each cut at 12 s); default: bundled",
+        f"{MIN_TURN:.0f} s or more, cut at its longest pauses, each cut at 12 s; pushed without word timings, "
+        "so no heard text); default: the bundled sample, with its word timings",
     )
-    source.add_argument("--say", metavar="TEXT", help="synthesize TEXT with piper and stream it (needs the tts extra)")
+    source.add_argument(
+        "--say",
+        metavar="TEXT",
+        help="synthesize TEXT with piper and stream it, words timed by piper's alignments (needs the tts extra)",
+    )
     demo.add_argument("--out", type=Path, default=Path("agent_audio_demo"), help="output folder (created if missing)")
     demo.add_argument(
         "--barge-in",
@@ -125,7 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     page.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     page.add_argument("--port", type=_port, default=8080, help="port, 0-65535 (default 8080; 0 picks a free one)")
     page.add_argument("--max-sessions", type=_positive_int, default=4, help="peer connections at once (default 4)")
-    page.add_argument("--input", type=Path, help="speech file for Speak (any format PyAV reads); default: bundled")
+    page.add_argument(
+        "--input",
+        type=Path,
+        help="speech file for Speak (any format PyAV reads; no captions); default: bundled, with captions",
+    )
     page_bed = page.add_mutually_exclusive_group()
     page_bed.add_argument("--background", type=Path, help="background bed; default: bundled ambience")
     page_bed.add_argument("--no-background", action="store_true", help="no background")

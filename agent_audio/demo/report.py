@@ -20,6 +20,7 @@ from .analysis import (
     silence_after,
     silent_run,
 )
+from .heard import format_heard, heard_checks, heard_report
 from .run import DemoRun
 
 __all__ = ["build_report", "format_report", "write_outputs", "write_wav"]
@@ -52,7 +53,7 @@ def build_report(run: DemoRun) -> dict[str, Any]:
         gap: tuple[float, float] | None = (gap_begin, gap_end)
     except ValueError:  # loud in the middle of the pause
         gap = None
-    turns = [
+    turns: list[dict[str, Any]] = [
         {
             "turn_id": s.turn_id,
             "time_to_first_audio_ms": None if s.time_to_first_audio is None else round(s.time_to_first_audio * 1000, 1),
@@ -60,6 +61,7 @@ def build_report(run: DemoRun) -> dict[str, Any]:
             "played_ms": round(s.played_ms, 1),
             "dropped_ms": round(s.dropped_ms, 1),
             "interrupted": s.interrupted,
+            "heard_text": s.heard_text,
             "received_level_dbfs": _level_during(times, levels, *run.spans[i]) if i < len(run.spans) else None,
         }
         for i, s in enumerate(run.turns)
@@ -119,6 +121,10 @@ def build_report(run: DemoRun) -> dict[str, Any]:
             t["received_level_dbfs"] is not None and t["received_level_dbfs"] > SILENCE_DBFS + 10 for t in turns
         ),
     }
+    heard = heard_report(run.turns, run.words, run.interrupted_at, run.words_from)
+    report["heard"] = heard
+    if heard is not None:
+        report["checks"].update(heard_checks(heard, run.words))
     if background is not None and band_limited_voice:
         dip, ducking = background["dip_at_interrupt_db"], background["ducking_db"]
         report["checks"]["background continued through the interrupt"] = dip is not None and dip <= 6.0
@@ -201,6 +207,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{p['underruns']} underruns",
         f"recording: {report['recording']['frames_recorded']} frames recorded, "
         f"{report['recording']['frames_received']} received + {AIORTC_AUDIO_PREFETCH} held by aiortc's jitter buffer",
+        "",
+        *format_heard(report.get("heard")),
         "",
     ]
     lines += [f"  [{'ok' if ok else 'FAILED'}] {name}" for name, ok in report["checks"].items()]

@@ -35,7 +35,8 @@ from agent_audio import (
 
 from .analysis import levels_dbfs, most_voiced
 from .loopback import Loopback, ReceivedAudio
-from .speech import bundled, load_speech, piper_chunks, sentences, split_turns
+from .speech import bundled, load_speech, piper_chunks, sentences, turn_bounds
+from .words import Chunk, Word, bundled_words, chunked, words_in
 
 __all__ = ["FADE_OUT_RANGE", "MIN_TURN", "DemoError", "DemoOptions", "DemoRun", "run_demo", "wait_played"]
 
@@ -55,7 +56,7 @@ FADE_OUT_RANGE = (0.1, 1.0)
 #: before the demo gives up with a one-line reason instead of waiting for ever.
 STEP_TIMEOUT = 60.0
 
-Chunks = AsyncIterator[tuple[npt.NDArray[np.generic], int]]
+Chunks = AsyncIterator[Chunk]
 T = TypeVar("T")
 
 
@@ -106,6 +107,13 @@ class DemoRun:
     """Frames in the recording."""
     received_frames: int = 0
     """Frames the listener received, counted once the last frame sent had time to arrive."""
+    words: list[tuple[Word, ...] | None] = field(default_factory=list)
+    """Per turn, the words pushed with its audio in seconds from the turn's first sample
+    (None: the turn had no timed words: an ``--input`` file, or piper without alignments)."""
+    interrupted_at: int | None = None
+    """Turn 3's played samples (track rate) when ``interrupt()`` was called: where its fade began."""
+    words_from: str | None = None
+    """Where the word timings came from, for the report (None: no words)."""
 
 
 async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> DemoRun:
@@ -128,7 +136,7 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
         log.append(line)
         progress(line)
 
-    sources = _sources(options)
+    sources, words_from = _sources(options)
     track = MixingAgentAudioTrack(fade_out=options.fade_out)
     if options.background is not None:
         await track.set_background(options.background, volume=options.background_volume)
@@ -145,7 +153,8 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
                 say(f"connected; background ambience alone for {options.lead_in} s")
                 await asyncio.sleep(options.lead_in)
             say("turn 1 plays to the end")
-            stats = [await _speak(track, sources[0])]
+            first, words = await _speak(track, sources[0])
+            stats, pushed_words = [first], [words]
             await asyncio.sleep(options.gap)
 
             turn = track.start_turn()
@@ -160,6 +169,7 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
             track.resume()
             stats.append(await _within(turn.wait_for_playout(), "turn 2's playout"))
             await _within(feed.task, "turn 2's speech")
+            pushed_words.append(feed.timed_words())
             await asyncio.sleep(options.gap)
 
             turn = track.start_turn()
@@ -168,12 +178,14 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
             await _reach(turn, point, 3)
             say(f"turn 3: a real interruption {point:.2f} s in, fading out over {options.fade_out} s")
             marks["interrupt"] = time.monotonic()
+            interrupted_at = turn.stats.played_samples  # the fade begins at the next sample
             track.interrupt()
             await _within(turn.wait_for_playout(), "turn 3's fade")
             await _within(
                 feed.task, "turn 3's speech"
             )  # the TTS feeder kept pushing; all of it was dropped and counted
             stats.append(turn.stats)
+            pushed_words.append(feed.timed_words())
             # The background is measured without voice after the fade has ended: wait that out.
             await asyncio.sleep(max(options.tail, options.fade_out + 1.0))
             metrics = track.metrics()
@@ -185,7 +197,21 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None]) -> Dem
     finally:  # an error or Ctrl-C: stop the frames and the recorder too
         track.stop()
     say(f"done: received {len(received.samples) / received.sample_rate:.2f} s of audio")
-    return DemoRun(options, stats, marks, spans, metrics, received, log, recording, recorder.frames, received_frames)
+    return DemoRun(
+        options,
+        stats,
+        marks,
+        spans,
+        metrics,
+        received,
+        log,
+        recording,
+        recorder.frames,
+        received_frames,
+        pushed_words,
+        interrupted_at,
+        words_from,
+    )
 
 
 async def wait_played(turn: Turn, seconds: float, *, timeout: float) -> TurnStats:
@@ -260,19 +286,26 @@ def _narrate(
     track.on("underrun", on_underrun)
 
 
-def _sources(options: DemoOptions) -> list[Callable[[], Chunks]]:
-    """Three chunk sources, one per turn."""
+def _sources(options: DemoOptions) -> tuple[list[Callable[[], Chunks]], str | None]:
+    """Three chunk sources, one per turn, and where their word timings come from (None: no words)."""
     if options.say is not None:
-        return [partial(piper_chunks, text) for text in sentences(options.say, 3)]
+        return [partial(piper_chunks, text) for text in sentences(options.say, 3)], "piper's phoneme alignments"
     speech = load_speech(options.input, rate=SOURCE_RATE)
-    parts = [p[: round(MAX_TURN * SOURCE_RATE)] for p in split_turns(speech, SOURCE_RATE)]
-    if min(len(p) for p in parts) < MIN_TURN * SOURCE_RATE:
-        lengths = ", ".join(f"{len(p) / SOURCE_RATE:.1f}" for p in parts)
+    # Only the bundled sample has word timings; a user's file is pushed without words.
+    words = bundled_words() if options.input is None else None
+    parts: list[tuple[npt.NDArray[np.float32], tuple[Word, ...] | None]] = []
+    for start, end in turn_bounds(speech, SOURCE_RATE):
+        end = min(end, start + round(MAX_TURN * SOURCE_RATE))
+        turn_words = None if words is None else words_in(words, start / SOURCE_RATE, end / SOURCE_RATE)
+        parts.append((speech[start:end], turn_words))
+    if min(len(p) for p, _ in parts) < MIN_TURN * SOURCE_RATE:
+        lengths = ", ".join(f"{len(p) / SOURCE_RATE:.1f}" for p, _ in parts)
         raise DemoError(
             f"expected speech for three turns of at least {MIN_TURN:.0f} s each in {options.input} (cut at its "
             f"longest pauses), got {len(speech) / SOURCE_RATE:.1f} s cut into {lengths} s"
         )
-    return [partial(_paced, p) for p in parts]
+    source = None if words is None else "the bundled sample's word timings (data/speech.words.json)"
+    return [partial(_paced, p, w) for p, w in parts], source
 
 
 class _Feed:
@@ -282,21 +315,33 @@ class _Feed:
         self.blocks: list[npt.NDArray[np.float32]] = []
         self.rate = SOURCE_RATE
         self.seconds = 0.0
+        self.words: list[Word] = []
+        """Timed words pushed so far, in seconds from the turn's first sample."""
+        self.untimed = False
+        """Whether any push had no timed words (no words, or ``text=`` only)."""
         self._progress = asyncio.Event()
         self.task = asyncio.ensure_future(self._run(turn, source))
 
     async def _run(self, turn: Turn, source: Callable[[], Chunks]) -> None:
         try:
-            async for chunk, rate in source():
-                await turn.push(chunk, sample_rate=rate)
-                mono = chunk.astype(np.float32).reshape(len(chunk), -1).mean(axis=1)
-                self.blocks.append(mono / 32768.0 if chunk.dtype == np.int16 else mono)
-                self.rate = rate
-                self.seconds += len(chunk) / rate
+            async for chunk in source():
+                await turn.push(chunk.audio, sample_rate=chunk.rate, words=chunk.words, text=chunk.text)
+                if chunk.words is None:
+                    self.untimed = True
+                else:
+                    self.words += [(text, self.seconds + start, self.seconds + end) for text, start, end in chunk.words]
+                mono = chunk.audio.astype(np.float32).reshape(len(chunk.audio), -1).mean(axis=1)
+                self.blocks.append(mono / 32768.0 if chunk.audio.dtype == np.int16 else mono)
+                self.rate = chunk.rate
+                self.seconds += chunk.seconds
                 self._progress.set()
         finally:
             turn.end()
             self._progress.set()
+
+    def timed_words(self) -> tuple[Word, ...] | None:
+        """The words pushed, in seconds from the turn's first sample; None if any push had no timings."""
+        return None if self.untimed else tuple(self.words)
 
     async def point_inside_speech(self, target: float, *, after: float, turn_number: int) -> float:
         """The most voiced instant within 2 s after ``target`` seconds of the turn, from what was pushed.
@@ -327,17 +372,17 @@ class _Feed:
         return most_voiced(levels_dbfs(audio, self.rate), start=earliest, search=2.0, before=0.15, after=after)
 
 
-async def _paced(audio: npt.NDArray[np.float32]) -> Chunks:
-    step = round(CHUNK * SOURCE_RATE)
-    for i in range(0, len(audio), step):
-        yield audio[i : i + step], SOURCE_RATE
+async def _paced(audio: npt.NDArray[np.float32], words: tuple[Word, ...] | None) -> Chunks:
+    for chunk in chunked(audio, SOURCE_RATE, round(CHUNK * SOURCE_RATE), words):
+        yield chunk
         await asyncio.sleep(CHUNK / SPEEDUP)
 
 
-async def _speak(track: AgentAudioTrack, source: Callable[[], Chunks]) -> TurnStats:
+async def _speak(track: AgentAudioTrack, source: Callable[[], Chunks]) -> tuple[TurnStats, tuple[Word, ...] | None]:
     turn = track.start_turn()
-    await _within(_Feed(turn, source).task, "turn 1's speech")
-    return await _within(turn.wait_for_playout(), "turn 1's playout")
+    feed = _Feed(turn, source)
+    await _within(feed.task, "turn 1's speech")
+    return await _within(turn.wait_for_playout(), "turn 1's playout"), feed.timed_words()
 
 
 async def _drained(loopback: Loopback, *, quiet: float = 0.2, limit: float = 2.0) -> None:

@@ -11,7 +11,9 @@ An aiohttp server (aiortc on the server side, as in aiortc's ``examples/server``
 * ``POST /session/{id}/control``: ``{"action": "speak" | "pause" | "resume" |
   "interrupt" | "background", "text"?: str, "on"?: bool}``; answers with the state.
 * ``GET /session/{id}/state?after=N``: connection, speaking, paused, the current
-  turn's stats and the events with a sequence number above N.
+  turn's stats (with its heard text) and the events with a sequence number above N:
+  ``word_played`` per word for live captions (``detail`` is the word), and
+  ``turn_finished`` with the turn's final ``stats``.
 * ``POST /session/{id}/close``: the page went away (``navigator.sendBeacon``).
 
 Safe to leave running on a laptop: it binds 127.0.0.1 by default; request bodies are
@@ -49,16 +51,18 @@ from agent_audio import AgentAudioError, AgentAudioTrack
 from .run import AMBIENCE
 from .session import Session, SessionOptions
 from .speech import (
+    Floats,
     bundled,
     check_audio_file,
     load_speech,
-    split_turns,
-    trim_silence,
+    loud_bounds,
     tts_installed,
+    turn_bounds,
     vad_installed,
 )
+from .words import Word, bundled_words, words_in
 
-__all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "make_app", "serve"]
+__all__ = ["MAX_BODY", "MAX_TEXT", "ServeOptions", "load_turns", "make_app", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +106,26 @@ _OPTIONS = web.AppKey("options", ServeOptions)
 _SHARED = web.AppKey("shared", SessionOptions)
 
 
+def load_turns(path: Path | None) -> tuple[tuple[Floats, ...], tuple[tuple[Word, ...], ...]]:
+    """The speech cut into turns with their quiet edges trimmed, and (bundled sample only) each turn's words."""
+    speech = load_speech(path, rate=SPEECH_RATE)
+    words = bundled_words() if path is None else None
+    turns: list[Floats] = []
+    turn_words: list[tuple[Word, ...]] = []
+    for start, end in turn_bounds(speech, SPEECH_RATE):
+        low, high = loud_bounds(speech[start:end], SPEECH_RATE)
+        if high > low:
+            turns.append(speech[start + low : start + high])
+            if words is not None:  # seconds from the trimmed turn's first sample (a last word may end past it)
+                shift = low / SPEECH_RATE
+                within = words_in(words, start / SPEECH_RATE, end / SPEECH_RATE)
+                turn_words.append(tuple((w, round(max(0.0, s - shift), 6), round(e - shift, 6)) for w, s, e in within))
+    return tuple(turns), tuple(turn_words)
+
+
 def _shared(options: ServeOptions) -> SessionOptions:
     """Decode the speech once for every session; check the background decodes."""
-    speech = load_speech(options.input, rate=SPEECH_RATE)
-    turns = tuple(t for t in (trim_silence(p, SPEECH_RATE) for p in split_turns(speech, SPEECH_RATE)) if len(t))
+    turns, words = load_turns(options.input)
     if not turns:
         raise ValueError(f"expected speech louder than -40 dBFS in {options.input or 'the bundled sample'}, got none")
     if options.background is not None:  # fail at start, not in the first session
@@ -122,6 +142,7 @@ def _shared(options: ServeOptions) -> SessionOptions:
         background_volume=1.0,
         tts=tts_installed(),
         vad=vad_installed(),
+        words=words,
     )
 
 

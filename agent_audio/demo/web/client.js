@@ -1,12 +1,14 @@
 // agent_audio demo page: one RTCPeerConnection that receives the agent's track and sends the
 // user's audio back (silence, the microphone or a bundled clip, mixed in WebAudio), small POSTs
-// for the controls, and a poll of the server's turn stats, events and barge-in decisions.
+// for the controls, and a poll of the server's turn stats, events and barge-in decisions. The
+// "word_played" events make live captions; a turn's "turn_finished" replaces them by what was heard.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const LEVEL_MS = 10;        // how often the received level is measured
 const KEEP_LEVELS = 12000;  // 2 minutes of levels for the page's own measurements
-const POLL_MS = 250;
+const POLL_MS = 100;        // captions follow the voice to within about this much, plus the network path
+const RTP_EVERY = 3;        // polls per inbound-rtp stats read
 
 // What the page measured, for anyone who wants it (the browser test reads it).
 const agentAudio = (window.agentAudio = {
@@ -18,11 +20,15 @@ const agentAudio = (window.agentAudio = {
   fadeOutMs: null,
   decisions: [],  // [performance.now() ms, "interrupt (speech_lasted), speech 512 ms"] as the page learned them
   vad: false,     // whether the server's barge-in policy listens to what the page sends
+  // The caption of the last turn with words: [performance.now() ms, index, word, start_ms in the turn] as
+  // each word started playing; heard: the turn's heard text once it finished (null before), partial: the cut word.
+  captions: { turnId: null, words: [], heard: null, partial: null, interrupted: false },
 });
 const NO_VAD = "Microphone and Send user clip need the vad extra on the server: pip install 'agent_audio[vad]'";
 
 let pc = null;
 let after = 0;
+let polls = 0;
 let hasBackground = false;
 let connected = false;
 // What the page sends: a WebAudio graph into one MediaStreamDestination, silent unless a source plays.
@@ -177,6 +183,7 @@ async function poll() {
   if (!agentAudio.session || pc.connectionState === "closed") return;
   const response = await fetch(`/session/${agentAudio.session}/state?after=${after}`);
   if (response.ok) show(await response.json());
+  if (polls++ % RTP_EVERY) return;
   for (const report of (await pc.getStats()).values()) {
     if (report.type === "inbound-rtp" && report.kind === "audio") {
       agentAudio.rtp = report;
@@ -192,9 +199,18 @@ function show(state) {
   for (const event of state.events) {
     if (event.seq <= after) continue;
     after = event.seq;
+    if (event.name === "word_played") {
+      captionWord(event);
+      continue;  // shown as captions, not in the log
+    }
     if (event.name === "decision") agentAudio.decisions.push([performance.now(), event.detail]);
     const turn = event.turn_id === null ? "" : ` turn ${event.turn_id}`;
-    log(`${event.t.toFixed(2)} s  ${event.name}${turn}  ${event.detail}`);
+    let detail = event.detail;
+    if (event.name === "turn_finished" && event.stats) {
+      captionHeard(event.turn_id, event.stats);
+      if (event.stats.heard_text) detail += `, heard "${event.stats.heard_text}"`;
+    }
+    log(`${event.t.toFixed(2)} s  ${event.name}${turn}  ${detail}`);
   }
   const turn = state.turn;
   const ms = (value) => (value === null || value === undefined ? "-" : `${Math.round(value)} ms`);
@@ -213,6 +229,50 @@ function show(state) {
   $("policy").textContent = last ? `policy: ${last.action} (${last.reason})` : "policy: -";
   $("policy").className = last ? last.action : "";
   setControls();
+}
+
+// Live captions: each word as playout passes its start; when the turn finishes, what the listener heard.
+function captionWord(event) {
+  const c = agentAudio.captions;
+  if (event.turn_id !== c.turnId) Object.assign(c, { turnId: event.turn_id, words: [], heard: null, partial: null });
+  if (c.heard !== null) return;
+  c.words.push([performance.now(), event.index, event.detail, event.start_ms]);
+  renderCaptions();
+}
+
+function captionHeard(turnId, stats) {
+  const c = agentAudio.captions;
+  if (turnId !== c.turnId) {
+    if (!stats.heard_text) return;  // no words reached playout: keep the last caption
+    Object.assign(c, { turnId, words: [] });
+  }
+  Object.assign(c, { heard: stats.heard_text, partial: stats.partial_word, interrupted: stats.interrupted });
+  renderCaptions();
+}
+
+function renderCaptions() {
+  const c = agentAudio.captions;
+  const box = $("captions");
+  box.textContent = "";
+  if (c.heard === null) {
+    box.textContent = c.words.map((w) => w[2]).join(" ");
+    box.className = "live";
+    return;
+  }
+  box.className = "done";
+  box.append(c.heard);
+  if (!c.interrupted) return;
+  if (c.partial && !c.partial.heard) {  // under 20 % of it played: not heard, shown struck out
+    const cut = document.createElement("span");
+    cut.className = "cut";
+    cut.title = `${Math.round(c.partial.fraction * 100)} % played before the fade`;
+    cut.textContent = ` ${c.partial.text}`;
+    box.append(cut);
+  }
+  const mark = document.createElement("span");
+  mark.className = "mark";
+  mark.textContent = " [interrupted]";
+  box.append(mark);
 }
 
 // Speak and the background while connected; pause, resume and interrupt only when they would do something.
