@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent_audio import InvalidAudioError
-from agent_audio._piper_words import piper_words
 from agent_audio._words import HEARD_FRACTION, WordTimeline
+from agent_audio.demo.piper_words import piper_words
 
 RATE = 48000
 

@@ -8,7 +8,7 @@ sample cannot be re-made sample for sample. Instead this script:
 1. re-synthesises each turn deterministically (``noise_scale=0, noise_w_scale=0``)
    with per-phoneme sample counts (the voice must be patched once:
    ``python -m piper.patch_voice_with_alignment <voice.onnx>``, which needs ``onnx``);
-2. maps phonemes to the text's words (``agent_audio._piper_words.piper_words``);
+2. maps phonemes to the text's words (``agent_audio.demo.piper_words.piper_words``);
 3. warps those times onto the bundled audio by dynamic time warping of log-mel
    spectra (10 ms hop) of the whole re-synthesis against the whole sample;
 4. writes ``[text, start_s, end_s]`` per word, in seconds from the sample's start.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from agent_audio._piper_words import piper_words
+from agent_audio.demo.piper_words import piper_words
 from agent_audio.demo.speech import load_speech
 
 #: The text of the bundled sample, one entry per synthesize() call (recovered by

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 # The one library-private name the demo uses: piper's phoneme alignments mapped to the
 # text's words (the mapping behind data/speech.words.json; see tools/make_speech_words.py).
-from agent_audio._piper_words import piper_words
+from agent_audio.demo.piper_words import piper_words
 
 __all__ = ["WORDS", "Chunk", "Word", "bundled_words", "chunk_words", "chunked", "piper_sentence", "words_in"]
 
