@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._clip import ClipSource, load_clip
+from ._clip import ClipSource, check_clip_path, load_clip
 from ._format import AudioFormat
 from ._mixer import BackgroundMixer, ClipLayer, Layer, StreamLayer
 from ._options import check_number
@@ -293,8 +293,7 @@ class Background:
 
         if isinstance(source, (str, Path)):
             path = Path(source)
-            if not path.exists():
-                raise FileNotFoundError(f"expected an audio file, got no file at {path}")
+            check_clip_path(path)  # what is plainly not audio is refused here, not in the log
             try:
                 loop_ = asyncio.get_running_loop()
             except RuntimeError:

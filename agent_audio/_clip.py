@@ -13,7 +13,7 @@ from ._errors import InvalidAudioError
 from ._format import AudioFormat
 from ._input import InputNormalizer
 
-__all__ = ["ClipSource", "load_clip"]
+__all__ = ["ClipSource", "check_clip_path", "load_clip"]
 
 Block = npt.NDArray[np.int16]
 ClipSource = str | Path | bytes | np.ndarray | av.AudioFrame | Iterable[av.AudioFrame]
@@ -69,14 +69,24 @@ def load_clip(
     return np.ascontiguousarray(np.concatenate(blocks))
 
 
-def _decode_file(path: Path, add: Callable[[object, int | None], None]) -> None:
-    """Decode every audio frame of the file at ``path`` into ``add``; errors name the path."""
+def check_clip_path(path: Path) -> None:
+    """Refuse at once what cannot be an audio file: missing, a directory, or empty.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        InvalidAudioError: a directory, or an empty file.
+    """
     if not path.exists():
         raise FileNotFoundError(f"expected an audio file, got no file at {path}")
     if path.is_dir():
         raise InvalidAudioError(f"expected an audio file, got a directory: {path}")
     if path.stat().st_size == 0:
         raise InvalidAudioError(f"expected an audio file, got an empty file (0 bytes): {path}")
+
+
+def _decode_file(path: Path, add: Callable[[object, int | None], None]) -> None:
+    """Decode every audio frame of the file at ``path`` into ``add``; errors name the path."""
+    check_clip_path(path)
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:

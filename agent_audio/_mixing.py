@@ -116,9 +116,12 @@ class MixingAgentAudioTrack(AgentAudioTrack):
             playing).
 
         Raises:
-            InvalidAudioError: malformed in-memory clip or volume; the current bed keeps playing.
+            InvalidAudioError: malformed in-memory clip or volume, or a path to a
+                directory or an empty file; the current bed keeps playing.
             FileNotFoundError: ``source`` is a path that does not exist.
+            TrackClosedError: the track was stopped.
         """
+        self._intake.check_live()
         return self._background.set_bed(source, sample_rate=sample_rate, volume=volume, loop=loop)
 
     def set_background_volume(self, volume: float) -> None:
@@ -172,9 +175,12 @@ class MixingAgentAudioTrack(AgentAudioTrack):
             the volume of; ``handle.loading`` tells whether it loaded.
 
         Raises:
-            InvalidAudioError: malformed in-memory clip or volume.
+            InvalidAudioError: malformed in-memory clip or volume, or a path to a
+                directory or an empty file.
             FileNotFoundError: ``source`` is a path that does not exist.
+            TrackClosedError: the track was stopped.
         """
+        self._intake.check_live()
         return self._background.play(source, sample_rate=sample_rate, volume=volume)
 
 

@@ -243,10 +243,14 @@ class WordTimeline:
 def _timed(words: Sequence[tuple[str, float, float]], offset: int, rate: int) -> list[tuple[str, int, int]]:
     spans: list[tuple[str, int, int]] = []
     previous = -math.inf
+    if isinstance(words, (str, bytes)) or not isinstance(words, Sequence):
+        raise InvalidAudioError(f"expected words as a list of (text, start_s, end_s), got {type(words).__name__}")
     for i, item in enumerate(words):
-        if len(item) != 3:
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
             raise InvalidAudioError(f"expected words as (text, start_s, end_s), got {item!r} at index {i}")
         text, start, end = item
+        if not isinstance(text, str) or not all(_is_real(value) for value in (start, end)):
+            raise InvalidAudioError(f"expected (str, seconds, seconds), got {item!r} at index {i}")
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
             raise InvalidAudioError(f"expected 0 <= start <= end seconds, got {text!r} ({start}, {end})")
         if start < previous:
@@ -256,8 +260,14 @@ def _timed(words: Sequence[tuple[str, float, float]], offset: int, rate: int) ->
     return spans
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _spread(text: str, offset: int, samples: int) -> list[tuple[str, int, int]]:
     """Spread whitespace-separated words over ``samples`` in proportion to their characters."""
+    if not isinstance(text, str):
+        raise InvalidAudioError(f"expected text as a str, got {type(text).__name__}")
     tokens = text.split()
     total = sum(len(t) for t in tokens)
     spans: list[tuple[str, int, int]] = []

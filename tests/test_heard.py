@@ -186,3 +186,24 @@ async def test_encoded_stream_words_count_from_the_first_decoded_sample(fmt: str
     assert stats.heard_words[0].start_ms == pytest.approx(500.0)
     assert stats.heard_words[2].end_ms == pytest.approx(3500.0, abs=1.0)
     track.stop()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"words": [("a", "x", 1.0)]},
+        {"words": 5},
+        {"words": "a b"},
+        {"words": [("a", 0.0)]},
+        {"words": [(1, 0.0, 0.1)]},
+        {"words": [("a", True, 0.1)]},
+        {"text": 5},
+    ],
+)
+async def test_malformed_words_are_invalid_audio_errors(kwargs: dict[str, object]) -> None:
+    track = AgentAudioTrack(clock=ManualClock())
+    turn = track.start_turn()
+    with pytest.raises(InvalidAudioError, match="expected"):
+        await turn.push(tone(0.1, 24000), sample_rate=24000, **kwargs)  # type: ignore[arg-type]
+    assert turn.stats.pushed_samples == 0
+    track.stop()

@@ -14,11 +14,12 @@ Guards:
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agent_audio import AgentAudioTrack, InvalidAudioError, MixingAgentAudioTrack, OutputFrame
+from agent_audio import AgentAudioTrack, InvalidAudioError, MixingAgentAudioTrack, OutputFrame, TrackClosedError
 from agent_audio.testing import ManualClock
 
 from helpers import ramp_signal, receive
@@ -195,3 +196,21 @@ async def test_clips_from_files_load_off_the_loop_without_stalling_playout() -> 
     assert np.abs(frames[-1].to_ndarray()).max() > 1000  # the voice and the layers are mixed
     assert track.metrics().reanchors == 0
     track.stop()
+
+
+async def test_clip_paths_that_cannot_be_audio_are_refused_at_once(tmp_path: Path) -> None:
+    track = MixingAgentAudioTrack(clock=ManualClock())
+    empty = tmp_path / "empty.ogg"
+    empty.write_bytes(b"")
+    for bad, message in ((tmp_path, "got a directory"), (empty, "got an empty file")):
+        with pytest.raises(InvalidAudioError, match=message):
+            track.set_background(bad)
+        with pytest.raises(InvalidAudioError, match=message):
+            track.play_sound(bad)
+    not_audio = tmp_path / "notes.txt"
+    not_audio.write_text("hello")
+    with pytest.raises(InvalidAudioError, match="expected an audio file PyAV can decode"):
+        await track.set_background(not_audio)  # decoded on the loader thread: the ClipLoad raises
+    track.stop()
+    with pytest.raises(TrackClosedError):
+        track.set_background(np.zeros(10, np.int16))
