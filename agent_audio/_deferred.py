@@ -26,7 +26,7 @@ class Deferred:
 
     def __init__(self, emit: Callable[[str, object], object]) -> None:
         self._emit = emit
-        self._pending: list[tuple[str, object]] = []
+        self._pending: deque[tuple[str, object]] = deque()
         self._flush_scheduled = False
         self._garbage: deque[deque[Any]] = deque()
 
@@ -44,10 +44,15 @@ class Deferred:
         loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Emit every pending event now, in order."""
+        """Emit every pending event now, in order.
+
+        One at a time from the shared queue: a handler that calls ``stop()`` (which
+        flushes) empties the rest of it in order before the listeners go.
+        """
         self._flush_scheduled = False
-        events, self._pending = self._pending, []
-        for name, payload in events:
+        pending = self._pending
+        while pending:
+            name, payload = pending.popleft()
             self._emit(name, payload)
 
     def release_later(self, garbage: deque[Any]) -> None:

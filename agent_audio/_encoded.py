@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from ._decode import StreamDecoder, check_format
 from ._errors import InvalidAudioError, TurnClosedError
 from ._format import AudioFormat
+from ._words import check_words
 
 if TYPE_CHECKING:
     from ._decode import Block
@@ -48,8 +49,12 @@ class StreamTarget(Protocol):
         """Queue decoded int16 samples ``(n, channels)`` at the track format for the turn."""
         ...
 
-    def words(self, words: Sequence[tuple[str, float, float]] | None, text: str | None) -> None:
-        """Place words of the stream (seconds from its first decoded sample) or its text."""
+    def words(self, offset: int, words: Sequence[tuple[str, float, float]] | None, text: str | None) -> None:
+        """Place a push's words: its audio begins ``offset`` decoded samples into the stream.
+
+        Raises:
+            InvalidAudioError: malformed ``words`` or ``text``; nothing is placed.
+        """
         ...
 
     def closed(self, stream: EncodedStream, errors: int) -> None:
@@ -94,14 +99,16 @@ class EncodedStream:
         self._loop = asyncio.get_running_loop()
         self._ended = False
         self._aborted = False
+        self._gone = False  # the decoder has finished (end, abort, or it gave up by itself)
         self._inflight = 0  # pushes under way; the decoder is closed after the last one
         self._lock = asyncio.Lock()  # pushes feed in call order, piece by piece
         self._finished = False
+        self._decoded = 0  # samples per channel (track rate) delivered so far
         self.bytes_pushed = 0
         """Encoded bytes taken by :meth:`push`."""
         self.errors = 0
         """Corrupt packets skipped (known once the stream has finished decoding)."""
-        self._idle = asyncio.Event()  # the decoder has read everything fed (bounded tracks only)
+        self._idle = asyncio.Event()  # the decoder has read and delivered everything fed
         self._idle.set()
         self._decoder = StreamDecoder(
             demuxer,
@@ -110,7 +117,7 @@ class EncodedStream:
             self._finished_threadsafe,
             pcm_rate=sample_rate,
             pcm_channels=channels,
-            caught_up=self._caught_up_threadsafe if target.bounded else None,
+            caught_up=self._caught_up_threadsafe,
         )
 
     def __repr__(self) -> str:
@@ -147,12 +154,15 @@ class EncodedStream:
 
         Args:
             chunk: encoded bytes, cut anywhere.
-            words: ``(text, start, end)`` word timings in seconds from the *stream's*
-                first decoded sample (how Azure, Google and Cartesia report them for a
-                whole synthesis), placed after decoding, so an MP3's priming samples do
-                not shift them.
-            text: the words without timings; spread, marked estimated, over the
-                stream's whole decoded audio once it has ended.
+            words: ``(text, start, end)`` word timings in seconds from this chunk's
+                first sample, as for :meth:`AgentAudioTrack.push`. The chunk's start is
+                taken after decoding: the push waits until the decoder has delivered
+                everything fed before it, and the chunk's audio begins there (to within
+                the samples a decoder holds back, at most one codec frame), so an
+                MP3's priming samples do not shift the words.
+            text: the words without timings: spread, marked estimated, over the audio
+                decoded from this chunk up to the next chunk that carries text (or the
+                end of the stream).
 
         With ``max_queued`` set on the track, the chunk is fed in pieces of
         :data:`BOUNDED_PIECE` bytes, each once the decoder has caught up with the last and
@@ -170,26 +180,34 @@ class EncodedStream:
             raise InvalidAudioError(f"expected encoded bytes, got {type(chunk).__name__}")
         target = self._target
         target.check_live()
-        if self._ended and not target.interrupted:
+        if self._ended and not target.interrupted and not self._aborted:
             raise TurnClosedError(f"expected an open stream, got {self!r}, already ended")
-        if target.interrupted:
-            self._ended = True
+        if target.interrupted or self._aborted:
+            self.abort()  # a stale TTS task: nothing more is decoded
             return
         if words is not None or text is not None:
-            target.words(words, text)
+            check_words(words, text)  # malformed words raise before anything is taken
+        if self._gone:
+            return  # the decoder gave up on this stream (logged): its bytes go nowhere
         data = bytes(chunk)
         self._inflight += 1
         try:
             async with self._lock:
+                if words is not None or text is not None:
+                    await self._idle.wait()  # what was fed before is decoded: this chunk starts here
+                    if target.interrupted or self._aborted or self._gone:
+                        return
+                    target.words(self._decoded, words, text)
                 if not target.bounded:
-                    if not self._aborted:
+                    if not (self._aborted or self._gone):
                         self.bytes_pushed += len(data)
+                        self._idle.clear()
                         self._decoder.feed(data)
                     return
                 for start in range(0, len(data), BOUNDED_PIECE):
                     await self._idle.wait()
                     await target.wait_for_room()
-                    if target.interrupted or self._aborted:
+                    if target.interrupted or self._aborted or self._gone:
                         return
                     piece = data[start : start + BOUNDED_PIECE]
                     self._idle.clear()
@@ -197,18 +215,21 @@ class EncodedStream:
                     self._decoder.feed(piece)
         finally:
             self._inflight -= 1
-            if self._ended and not self._inflight and not self._aborted:
+            if self._ended and not self._inflight and not (self._aborted or self._gone):
                 self._decoder.close()  # end() came while this push was feeding
 
     def end(self) -> None:
         """End of stream: decode what is left; the turn stays open for more audio. Idempotent.
 
-        Pushes already under way (waiting for room) still feed their bytes first.
+        Pushes already under way (waiting for room) still feed their bytes first. For an
+        interrupted turn the decoder is aborted instead.
         """
         if self._ended:
             return
         self._ended = True
-        if not self._inflight:
+        if self._target.interrupted:
+            self.abort()
+        elif not self._inflight:
             self._decoder.close()
 
     def abort(self) -> None:
@@ -233,14 +254,17 @@ class EncodedStream:
         if self._finished:
             return
         for block in blocks:
+            self._decoded += len(block)
             self._target.enqueue(block)
 
     def _finished_threadsafe(self, errors: int) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-            self._loop.call_soon_threadsafe(self._decoded, errors)
+            self._loop.call_soon_threadsafe(self._done, errors)
 
-    def _decoded(self, errors: int) -> None:
-        self._idle.set()  # an abort or the end releases a push waiting on the decoder
+    def _done(self, errors: int) -> None:
+        # The decoder is gone (end, abort, or it gave up by itself): no push may wait on it.
+        self._gone = True
+        self._idle.set()
         if not self._finished:
             self.errors = errors
             self._finished = True

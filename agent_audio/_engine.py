@@ -106,6 +106,8 @@ class TurnState:
     """Played out (or interrupted and its fade tail played); ``turn_finished`` was reported."""
     pushing: int = 0
     """Pushes and open streams under way for the turn; a turn does not finish meanwhile."""
+    synthesized: bool = False
+    """The shell has queued the turn's last audio (its resampler tail) and reported its end."""
     full_level_end: int | None = None
     """Played samples at which the interrupt fade (or the ramp of a pause it cut) began."""
 

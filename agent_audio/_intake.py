@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from ._errors import InvalidAudioError, InvalidStateError, TrackClosedError
 from ._input import InputNormalizer, Prepared, PushData
 from ._stages import TapSet
 from ._turn import Turn, TurnBook
-from ._turntext import Words
+from ._turntext import StreamText, Words
 from ._words import WordTimeline
 
 __all__ = ["PUSH_SLICE", "Intake", "push_slices"]
@@ -63,11 +65,13 @@ async def push_slices(
 
 
 class _StreamTarget:
-    """Where one encoded stream's decoded audio goes: its turn, through the intake."""
+    """Where one encoded stream's decoded audio goes: its turn, through the intake, in stream order."""
 
-    def __init__(self, intake: Intake, turn: Turn) -> None:
+    def __init__(self, intake: Intake, turn: Turn, seq: int, text: StreamText) -> None:
         self._intake = intake
         self._turn = turn
+        self._seq = seq
+        self._text = text
 
     @property
     def interrupted(self) -> bool:
@@ -84,13 +88,23 @@ class _StreamTarget:
         await self._intake.wait_for_room(self._turn)
 
     def enqueue(self, block: Block) -> None:
-        self._intake.enqueue(self._turn, block)
+        self._intake.enqueue(self._turn, block, self._seq, self._text)
 
-    def words(self, words: Words | None, text: str | None) -> None:
-        self._intake.book.stream_words(self._turn, words, text)
+    def words(self, offset: int, words: Words | None, text: str | None) -> None:
+        self._intake.book.stream_words(self._turn, self._text, offset, words, text)
 
     def closed(self, stream: EncodedStream, errors: int) -> None:
-        self._intake.stream_closed(self._turn, stream, errors)
+        self._intake.stream_closed(self._turn, stream, self._text, self._seq, errors)
+
+
+@dataclass
+class _Held:
+    """Audio of one producer held back while an older encoded stream still decodes."""
+
+    turn: Turn
+    text: StreamText | None
+    blocks: list[Block] = field(default_factory=list)
+    closing: tuple[EncodedStream, int] | None = None  # the stream ended: (stream, errors)
 
 
 class Intake:
@@ -126,6 +140,12 @@ class Intake:
         self._live = live
         self._now = now
         self._lock = asyncio.Lock()
+        # Ordering: every producer (a PCM push, a turn's resampler tail, an encoded stream)
+        # takes a sequence number; audio of a producer is held while an older stream still
+        # decodes, so a turn's audio never overtakes the turn (or stream) before it.
+        self._seq = itertools.count()
+        self._open: list[int] = []  # sequence numbers of encoded streams not finalized, in order
+        self._held: dict[int, _Held] = {}
         self.room: asyncio.Event | None = None
         """Set while a push waits for the queue to drain (checked after every frame)."""
         try:
@@ -165,10 +185,14 @@ class Intake:
         self._dispatch(self._engine.end_turn(state))
 
     def _synthesis_complete(self, turn: Turn) -> None:
+        state = self.book.state(turn)
+        if state.synthesized:
+            return
+        state.synthesized = True
         tail = self.book.normalizer(turn).flush()
         if tail is not None:
-            self.enqueue(turn, tail)
-        if not self.book.state(turn).interrupted:
+            self.enqueue(turn, tail, next(self._seq))
+        if not state.interrupted:
             self._taps.control("turn_ended", turn.id)
 
     def _push_started(self, turn: Turn) -> None:
@@ -180,11 +204,42 @@ class Intake:
             self._synthesis_complete(turn)
         self._dispatch(self._engine.push_done(state))
 
-    def enqueue(self, turn: Turn, block: Block) -> None:
-        """Queue a converted block for ``turn`` (dropped and counted if it was interrupted); tell the taps."""
+    def enqueue(self, turn: Turn, block: Block, seq: int, text: StreamText | None = None) -> None:
+        """Queue a converted block of producer ``seq`` for ``turn``, or hold it behind an older stream."""
+        held = self._held.get(seq)
+        if held is None and not self._blocked(seq):
+            self._queue(turn, block, text)
+            return
+        if held is None:
+            held = self._held[seq] = _Held(turn, text)
+            self._engine.push_started(self.book.state(turn))  # the turn does not finish while held
+        held.blocks.append(block)
+
+    def _queue(self, turn: Turn, block: Block, text: StreamText | None) -> None:
+        """Queue ``block`` for ``turn`` (dropped and counted if it was interrupted); tell the taps."""
+        if text is not None and text.start is None and len(block):
+            self.book.stream_started(turn, text)
         if self._engine.enqueue(self.book.state(turn), block) and len(block):
             self.book.queued(turn)
             self._taps.voice_queued(turn.id, block)
+
+    def _blocked(self, seq: int) -> bool:
+        """Whether an older encoded stream than producer ``seq`` still decodes."""
+        return bool(self._open) and self._open[0] < seq
+
+    def _release(self) -> None:
+        """Queue, in order, what is no longer held back; finalize streams that ended meanwhile."""
+        while self._held:
+            seq = min(self._held)
+            if self._blocked(seq):
+                return
+            held = self._held.pop(seq)
+            for block in held.blocks:
+                self._queue(held.turn, block, held.text)
+            self._push_done(held.turn)
+            if held.closing is not None:
+                stream, errors = held.closing
+                self._finalize(seq, held.turn, stream, held.text, errors)  # releases what follows
 
     # -- pushes ----------------------------------------------------------------
 
@@ -221,11 +276,12 @@ class Intake:
             self.book.place(handle, prepared.sample_rate, prepared.source_samples, words, text)
             self._push_started(handle)
             target = handle
+            seq = next(self._seq)
             try:
                 await push_slices(
                     normalizer,
                     prepared,
-                    put=lambda block: self.enqueue(target, block),
+                    put=lambda block: self.enqueue(target, block, seq),
                     before=None if self._max_queued is None else lambda: self.wait_for_room(target),
                     live=self._live,
                 )
@@ -268,30 +324,56 @@ class Intake:
         check_format(format, sample_rate, channels)
         handle = self.book.resolve(turn)
         open_stream = None if handle is None else self.book.stream(handle)
-        if handle is not None and open_stream is not None:
+        if handle is not None and open_stream is not None and not open_stream.ended:
             raise InvalidStateError(
-                f"expected one encoded stream at a time per turn, got a second while turn {handle.id}'s "
-                f"{open_stream.format!r} stream is still decoding"
+                f"expected one open encoded stream at a time per turn, got a second while turn {handle.id}'s "
+                f"{open_stream.format!r} stream is open; end() it first (its audio still plays first)"
             )
         if handle is None:
             handle = self.start_turn()
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
+        tail = self.book.normalizer(handle).flush()  # PCM pushed before the stream plays before it
+        if tail is not None:
+            self.enqueue(handle, tail, next(self._seq))
+        seq = next(self._seq)
+        text = self.book.stream_opened(handle)
         stream = EncodedStream(
-            _StreamTarget(self, handle), handle, format, self.book.fmt, sample_rate=sample_rate, channels=channels
+            _StreamTarget(self, handle, seq, text),
+            handle,
+            format,
+            self.book.fmt,
+            sample_rate=sample_rate,
+            channels=channels,
         )
+        self._open.append(seq)
         self.book.set_stream(handle, stream)
-        self.book.stream_opened(handle)
         self._push_started(handle)
+        if self.book.state(handle).interrupted:
+            stream.abort()  # a stale TTS task opening a stream: nothing is decoded, the turn still finishes
         return stream
 
-    def stream_closed(self, turn: Turn, stream: EncodedStream, errors: int) -> None:
-        """An encoded stream of ``turn`` has queued (or dropped) all it decoded."""
+    def stream_closed(self, turn: Turn, stream: EncodedStream, text: StreamText, seq: int, errors: int) -> None:
+        """Encoded stream ``seq`` of ``turn`` has delivered (or dropped) all it decoded."""
+        held = self._held.get(seq)
+        if held is not None or self._blocked(seq):  # its audio is still held: finalize it in order
+            if held is None:
+                held = self._held[seq] = _Held(turn, text)
+                self._engine.push_started(self.book.state(turn))
+            held.closing = (stream, errors)
+            return
+        self._finalize(seq, turn, stream, text, errors)
+
+    def _finalize(self, seq: int, turn: Turn, stream: EncodedStream, text: StreamText | None, errors: int) -> None:
         self.decode_errors += errors
+        if seq in self._open:
+            self._open.remove(seq)
         if self.book.stream(turn) is stream:
             self.book.set_stream(turn, None)
-        self.book.stream_closed(turn)
+        if text is not None:
+            self.book.stream_closed(turn, text)
         self._push_done(turn)
+        self._release()
 
     def push_threadsafe(
         self,
@@ -375,13 +457,21 @@ class Intake:
             resampler = self.book.normalizer(turn).reset()  # no tail for an interrupted turn
             if resampler is not None:
                 resamplers.append(resampler)
+        for held in self._held.values():  # audio held for an interrupted turn is dropped now
+            state = self.book.state(held.turn)
+            if state.interrupted:
+                for block in held.blocks:
+                    self._engine.enqueue(state, block)  # counted as pushed and dropped
+                held.blocks.clear()
         self.wake_pushers()
         return resamplers
 
     def close(self) -> None:
-        """The track stops: abort every stream, release every waiting push."""
+        """The track stops: abort every stream, forget held audio, release every waiting push."""
         for turn in self.book.unfinished():
             stream = self.book.stream(turn)
             if stream is not None:
                 stream.abort()
+        self._held.clear()
+        self._open.clear()
         self.wake_pushers()

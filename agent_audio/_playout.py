@@ -116,7 +116,7 @@ class Playout:
             for stage in self._stages:
                 try:
                     frame = stage.process(frame)
-                except Exception:
+                except BaseException:  # SystemExit included: recv() raises only MediaStreamError
                     self.fault(f"in output stage {stage!r}; the frame goes on without it")
             samples = frame.samples
         return self.build(samples)
@@ -176,5 +176,5 @@ class Playout:
             if callable(close):
                 try:
                     close()
-                except Exception:
+                except BaseException:  # SystemExit included: nothing a plugin does reaches the loop
                     logger.exception("agent_audio: output stage %r raised in close()", stage)

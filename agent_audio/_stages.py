@@ -121,7 +121,7 @@ class TapSet:
         for tap, method in self._voice:
             try:
                 method(turn_id, samples)
-            except Exception:
+            except BaseException:  # SystemExit included: nothing a plugin does reaches the loop
                 self._log(tap, "voice_queued")
 
     def control(self, name: str, *args: object) -> None:
@@ -129,7 +129,7 @@ class TapSet:
         for tap, method in self._calls[name]:
             try:
                 method(*args)
-            except Exception:
+            except BaseException:  # SystemExit included: nothing a plugin does reaches the loop
                 self._log(tap, name)
 
     def _log(self, tap: VoiceTap, method: str) -> None:

@@ -8,6 +8,7 @@ enters through the intake (:mod:`agent_audio._intake`); turns live in the turn b
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Sequence
@@ -303,9 +304,10 @@ class AgentAudioTrack(MediaStreamTrack):
         :meth:`open_encoded` for the formats and what runs where). The stream ends, and
         the decoder's tail is queued, when the turn ends (:meth:`end_turn`). For several
         streams in one turn (one TTS request per sentence, each with its own header),
-        use :meth:`open_encoded` and :meth:`EncodedStream.end`. The turn is chosen as
-        for :meth:`push`. ``words``/``text``: as for :meth:`EncodedStream.push` (word
-        times in seconds from the stream's first decoded sample).
+        use :meth:`open_encoded` and :meth:`EncodedStream.end`: each plays after the one
+        before. The turn is chosen as for :meth:`push`. ``words``/``text``: as for
+        :meth:`EncodedStream.push` (times from this chunk's first sample, placed after
+        decoding).
 
         Raises:
             InvalidAudioError: ``chunk`` is not bytes-like, unknown ``format``, a
@@ -338,11 +340,13 @@ class AgentAudioTrack(MediaStreamTrack):
             turn: the turn to decode into.
 
         The turn does not finish while its stream is open: end the stream
-        (:meth:`EncodedStream.end`) or the turn (which ends the stream).
+        (:meth:`EncodedStream.end`) or the turn (which ends the stream). Once a stream is
+        ended, the next one may be opened at once: its audio is held until the previous
+        stream has delivered all of its own, and audio of later turns waits likewise.
 
         Raises:
             InvalidAudioError: unknown ``format`` or wrong ``sample_rate``/``channels``.
-            InvalidStateError: the turn already has a stream that is still decoding.
+            InvalidStateError: the turn's previous stream is still open (not ended).
             TurnClosedError: ``turn`` was ended and not interrupted.
             TrackClosedError: the track was stopped.
         """
@@ -375,7 +379,9 @@ class AgentAudioTrack(MediaStreamTrack):
                 not used on one yet, or its loop is closed.
             InvalidAudioError: ``format`` given with data that is not bytes-like.
         """
-        return self._intake.push_threadsafe(data, sample_rate=sample_rate, channels=channels, turn=turn, format=format)
+        return self._intake.push_threadsafe(
+            data, sample_rate=sample_rate, channels=channels, turn=turn, format=format, words=words, text=text
+        )
 
     def start_recording(self, path: str | Path, *, format: str | None = None) -> Recorder:
         """Record every frame :meth:`recv` hands out from now on (what the listener hears).
@@ -586,10 +592,12 @@ class AgentAudioTrack(MediaStreamTrack):
             self._playout.dispatch(events, self._clock.now())
 
     def _pause_timed_out(self, action: Literal["resume", "interrupt"]) -> None:
-        if action == "interrupt":
-            self.interrupt()
-        else:
-            self.resume()
+        """Called by the frame path: act on the loop's next turn, never inside ``recv()`` (taps run)."""
+        apply = self.interrupt if action == "interrupt" else self.resume
+        try:
+            asyncio.get_running_loop().call_soon(apply)
+        except RuntimeError:  # no loop running (synchronous use): act now
+            apply()
 
 
 def _log_handler_error(exc: BaseException) -> None:

@@ -20,7 +20,7 @@ from ._format import AudioFormat
 from ._input import InputNormalizer, PushData
 from ._options import check_number
 from ._stats import TurnStats
-from ._turntext import TurnText, Words
+from ._turntext import StreamText, TurnText, Words
 
 if TYPE_CHECKING:
     from ._encoded import EncodedStream
@@ -246,7 +246,7 @@ class TurnBook:
                 )
             return turn
         current = self.current
-        if current is None or current._state.ended or current._state.finished:
+        if current is None or current._state.ended:
             return None
         if current._state.interrupted and not current._dropping_logged:
             current._dropping_logged = True
@@ -350,18 +350,24 @@ class TurnBook:
         if turn._text.place(turn._state, source_rate, source_samples, words, text):
             self._caption(turn)
 
-    def stream_opened(self, turn: Turn) -> None:
-        """An encoded stream begins at the turn's current position."""
-        turn._text.stream_opened(turn._state)
+    def stream_opened(self, turn: Turn) -> StreamText:
+        """An encoded stream opens on ``turn``; returns the record of its words."""
+        return turn._text.stream_opened(turn._state)
 
-    def stream_words(self, turn: Turn, words: Words | None, text: str | None) -> None:
-        """Words of ``turn``'s open stream (see :meth:`TurnText.stream_words`)."""
-        if turn._text.stream_words(turn._state, words, text):
+    def stream_words(self, turn: Turn, stream: StreamText, offset: int, words: Words | None, text: str | None) -> None:
+        """Words of a push to ``turn``'s stream, ``offset`` decoded samples into it."""
+        if turn._text.stream_words(turn._state, stream, offset, words, text):
             self._caption(turn)
 
-    def stream_closed(self, turn: Turn) -> None:
+    def stream_started(self, turn: Turn, stream: StreamText) -> None:
+        """The stream's first decoded sample is about to be queued."""
+        turn._text.stream_started(turn._state, stream)
+        if turn._text.timeline is not None:
+            self._caption(turn)
+
+    def stream_closed(self, turn: Turn, stream: StreamText) -> None:
         """``turn``'s stream queued all it decoded."""
-        if turn._text.stream_closed(turn._state):
+        if turn._text.stream_closed(turn._state, stream):
             self._caption(turn)
 
     def queued(self, turn: Turn) -> None:

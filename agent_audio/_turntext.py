@@ -12,13 +12,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._engine import TurnState
-from ._errors import InvalidAudioError
 from ._events import WordPlayed
 from ._words import HeardText, WordTimeline
 
-__all__ = ["TurnText", "Words"]
+__all__ = ["StreamText", "TurnText", "Words"]
 
 Words = Sequence[tuple[str, float, float]]
+
+
+class StreamText:
+    """The words of one encoded stream, placed once its first decoded sample reaches the turn."""
+
+    def __init__(self) -> None:
+        self.start: int | None = None
+        """Turn sample where the stream's audio begins; None until its first block is queued."""
+        self.pending: list[tuple[int, Words]] = []  # (offset in the stream, words) before start is known
+        self.texts: list[tuple[int, str]] = []  # (offset in the stream, text), spread when it closes
 
 
 class TurnText:
@@ -35,8 +44,6 @@ class TurnText:
         self._seg_rate = 0  # source rate of the current run of pushes (0: none yet)
         self._seg_start = 0  # turn position where that run began
         self._seg_in = 0  # source samples per channel pushed in that run
-        self._stream_start = 0  # turn position where the open encoded stream's audio begins
-        self._stream_text: list[str] = []  # text= of the open encoded stream, spread when it ends
         self._caption_pos = 0  # played samples up to which word_played events were made
 
     def place(
@@ -62,50 +69,53 @@ class TurnText:
         self._seg_rate, self._seg_start, self._seg_in = source_rate, seg_start, seg_in + source_samples
         return self.timeline is not None
 
-    def stream_opened(self, state: TurnState) -> None:
-        """An encoded stream begins at the turn's current position."""
-        self._stream_start = self._position(state)
+    def stream_opened(self, state: TurnState) -> StreamText:
+        """An encoded stream opens on the turn: later PCM pushes continue after its audio."""
         self._seg_rate = self._seg_in = 0
-        self._seg_start = self._stream_start
-        self._stream_text = []
+        self._seg_start = self._position(state)
+        return StreamText()
 
-    def stream_words(self, state: TurnState, words: Words | None, text: str | None) -> bool:
-        """Words of the open stream (seconds from its first decoded sample); ``text`` waits for its end.
+    def stream_words(
+        self, state: TurnState, stream: StreamText, offset: int, words: Words | None, text: str | None
+    ) -> bool:
+        """A push of the stream carries words; its audio begins ``offset`` decoded samples in.
 
         Returns:
             Whether the turn has words now.
-
-        Raises:
-            InvalidAudioError: malformed words or text; nothing changes.
         """
         if state.interrupted:
             return self.timeline is not None
         if text is not None:
-            if words is not None:
-                raise InvalidAudioError("expected exactly one of words= or text=, got both")
-            if not isinstance(text, str):
-                raise InvalidAudioError(f"expected text as a str, got {type(text).__name__}")
-            self._stream_text.append(text)
+            stream.texts.append((offset, text))
         elif words is not None:
-            timeline = self.timeline if self.timeline is not None else WordTimeline(self._rate)
-            timeline.add(self._stream_start, 0, words=words)
-            self._keep(state, timeline)
+            if stream.start is None:
+                stream.pending.append((offset, words))
+            else:
+                self._add(state, stream.start + offset, 0, words=words)
         return self.timeline is not None
 
-    def stream_closed(self, state: TurnState) -> bool:
-        """The stream queued all it decoded: its text is spread over it; pushes continue after it.
+    def stream_started(self, state: TurnState, stream: StreamText) -> None:
+        """The stream's first decoded sample is about to be queued: its words find their place."""
+        stream.start = state.pushed
+        for offset, words in stream.pending:
+            if not state.interrupted:
+                self._add(state, stream.start + offset, 0, words=words)
+        stream.pending = []
+
+    def stream_closed(self, state: TurnState, stream: StreamText) -> bool:
+        """The stream queued all it decoded: its text is spread; pushes continue after it.
 
         Returns:
             Whether the turn has words now.
         """
         end = state.pushed
-        if self._stream_text and not state.interrupted:
-            timeline = self.timeline if self.timeline is not None else WordTimeline(self._rate)
-            timeline.add(self._stream_start, end - self._stream_start, text=" ".join(self._stream_text))
-            self._keep(state, timeline)
-        self._stream_text = []
+        if stream.start is not None and not state.interrupted:
+            decoded = end - stream.start
+            for i, (offset, text) in enumerate(stream.texts):
+                until = stream.texts[i + 1][0] if i + 1 < len(stream.texts) else decoded
+                self._add(state, stream.start + offset, max(0, until - offset), text=text)
         self._seg_rate = self._seg_in = 0
-        self._seg_start = end
+        self._seg_start = max(self._seg_start, end)
         return self.timeline is not None
 
     def queued(self, state: TurnState) -> None:
@@ -136,6 +146,13 @@ class TurnText:
     def _keep(self, state: TurnState, timeline: WordTimeline) -> None:
         self.timeline = timeline
         timeline.audio_until(state.pushed)
+
+    def _add(
+        self, state: TurnState, offset: int, samples: int, *, words: Words | None = None, text: str | None = None
+    ) -> None:
+        timeline = self.timeline if self.timeline is not None else WordTimeline(self._rate)
+        timeline.add(offset, samples, words=words, text=text)
+        self._keep(state, timeline)
 
     def _position(self, state: TurnState) -> int:
         """Turn samples that the pushes so far amount to, resampler tails included."""

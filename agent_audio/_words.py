@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 
 from ._errors import InvalidAudioError
 
-__all__ = ["HEARD_FRACTION", "HeardText", "HeardWord", "PartialWord", "TimedWord", "WordTimeline"]
+__all__ = ["HEARD_FRACTION", "HeardText", "HeardWord", "PartialWord", "TimedWord", "WordTimeline", "check_words"]
 
 #: Share of a word that must play at full level for a listener to recognise it
 #: (issue 17: measured with an ASR listener on piper speech).
@@ -238,6 +238,15 @@ class WordTimeline:
     def _heard_word(self, word: TimedWord) -> HeardWord:
         ms = 1000.0 / self._rate
         return HeardWord(word.text, word.start_sample * ms, self._end(word) * ms, word.estimated)
+
+
+def check_words(words: Sequence[tuple[str, float, float]] | None, text: str | None) -> None:
+    """Validate a push's ``words=``/``text=`` as :meth:`WordTimeline.add` would; nothing is kept.
+
+    Raises:
+        InvalidAudioError: as :meth:`WordTimeline.add`.
+    """
+    WordTimeline(1).add(0, 0, words=words, text=text)
 
 
 def _timed(words: Sequence[tuple[str, float, float]], offset: int, rate: int) -> list[tuple[str, int, int]]:

@@ -250,7 +250,7 @@ async def test_mixing_pcm_and_a_decoding_stream_in_one_turn_is_refused() -> None
         await track.push(np.zeros(960, np.int16))
     with pytest.raises(InvalidAudioError, match="expected format 'mp3'"):
         await track.push_encoded(b"OggS", format="ogg")
-    with pytest.raises(InvalidStateError, match="one encoded stream at a time"):
+    with pytest.raises(InvalidStateError, match="one open encoded stream at a time"):
         track.open_encoded("mp3")
     with pytest.raises(InvalidAudioError, match="expected encoded bytes, got str"):
         await track.push_encoded("text", format="mp3")  # type: ignore[arg-type]

@@ -37,6 +37,7 @@ from agent_audio import (
     TrackClosedError,
     Turn,
     TurnFinished,
+    VoiceTap,
 )
 from agent_audio.testing import ManualClock
 
@@ -345,4 +346,152 @@ async def test_a_reply_heard_before_the_interrupt_still_fades() -> None:
     assert out[:FRAME].any() and not out[FADE:].any()
     assert [e.fade_samples for e in log["interrupted"]] == [FADE]
     assert turn.stats.played_samples == FRAME + FADE
+    track.stop()
+
+
+# -- found in review of the composed shell ------------------------------------------------
+
+
+async def _drain(turn: Turn, seconds: float = 5.0) -> None:
+    for _ in range(round(seconds / 0.005)):
+        if not turn.decoding:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"turn {turn.id} still decoding after {seconds} s")
+
+
+async def test_a_stream_opened_on_an_interrupted_turn_finishes_the_turn() -> None:
+    track = AgentAudioTrack(clock=ManualClock())
+    turn = track.start_turn()
+    await turn.push(np.full(4800, 1000, np.int16))
+    track.interrupt()
+    stream = turn.open_encoded("mp3")  # a stale TTS task opening the next sentence
+    await stream.push(encoded_speech("mp3")[:2000])
+    turn.end()
+    stats = await asyncio.wait_for(turn.wait_for_playout(), 5)
+    assert stats.interrupted and stats.played_samples == 0
+    track.stop()
+
+
+async def test_turn_less_pushes_after_an_interrupt_are_dropped_until_the_turn_is_ended() -> None:
+    track = AgentAudioTrack(clock=ManualClock())
+    turn = track.start_turn()
+    await turn.push(np.full(4800, 1000, np.int16))
+    await track.recv()
+    track.interrupt()
+    await receive(track, 15)  # well past the fade: the turn has finished
+    assert turn.finished
+    await track.push(np.full(960, 9000, np.int16))  # still the stale task: dropped, not a new turn
+    assert track.current_turn is turn and turn.stats.dropped_samples >= 960
+    turn.end()
+    await track.push(np.full(960, 2000, np.int16))  # the next reply
+    assert track.current_turn is not turn
+    assert np.array_equal(await receive(track, 1), np.full((960, 1), 2000, np.int16))
+    track.stop()
+
+
+async def test_a_turn_never_overtakes_the_previous_turns_stream_still_decoding() -> None:
+    track = AgentAudioTrack(clock=ManualClock())
+    started: dict[int, int] = {}
+    track.on("playout_started", lambda e: started.setdefault(e.turn_id, e.pts))
+    first = track.start_turn()
+    stream = first.open_encoded("mp3")
+    await stream.push(encoded_speech("mp3"))
+    second = track.start_turn()  # ends the first turn; its stream is still decoding
+    await second.push(np.full(9600, 3000, np.int16))
+    second.end()
+    await _drain(first)
+    await receive(track, 170)
+    await asyncio.sleep(0)
+    assert started[1] == 0 and started[2] == first.stats.pushed_samples  # the second follows the first
+    assert (await asyncio.wait_for(second.wait_for_playout(), 1)).played_samples == 9600
+    track.stop()
+
+
+async def test_several_streams_in_one_turn_queue_in_order_and_place_their_words() -> None:
+    track = AgentAudioTrack(clock=ManualClock())
+    turn = track.start_turn()
+    data = encoded_speech("mp3")
+    first = turn.open_encoded("mp3")
+    await first.push(data, words=[("one", 0.0, 1.0)])
+    first.end()
+    second = turn.open_encoded("mp3")  # the first is still decoding: the second queues behind it
+    await second.push(data, words=[("two", 0.0, 1.0)])
+    second.end()
+    turn.end()
+    await _drain(turn)
+    await receive(track, 320)
+    stats = await asyncio.wait_for(turn.wait_for_playout(), 1)
+    half = stats.pushed_samples / 2 * 1000 / 48000
+    assert [w.text for w in stats.heard_words] == ["one", "two"]
+    assert stats.heard_words[1].start_ms == pytest.approx(half, abs=1.0)  # at the second stream's start
+    track.stop()
+
+
+async def test_encoded_words_are_relative_to_their_own_chunk() -> None:
+    track = AgentAudioTrack(clock=ManualClock())
+    turn = track.start_turn()
+    data = encoded_speech("opus")
+    half = len(data) // 2
+    await turn.push_encoded(data[:half], format="ogg", words=[("early", 0.0, 0.5)])
+    await turn.push_encoded(data[half:], format="ogg", words=[("late", 0.0, 0.5)])
+    turn.end()
+    await _drain(turn)
+    await receive(track, 170)
+    stats = await asyncio.wait_for(turn.wait_for_playout(), 1)
+    assert [w.text for w in stats.heard_words] == ["early", "late"]
+    assert 1000.0 < stats.heard_words[1].start_ms < 2000.0  # where the second chunk's audio begins
+    track.stop()
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3"])
+async def test_a_bounded_push_returns_once_the_decoder_gave_up(fmt: str) -> None:
+    track = AgentAudioTrack(clock=ManualClock(), max_queued=0.5)
+    turn = track.start_turn()
+    stream = turn.open_encoded(fmt)
+    junk = b"NOTAWAVE" * 512  # 4 KB: 8 pieces
+    await asyncio.wait_for(stream.push(junk), 5)
+    await asyncio.wait_for(stream.push(junk), 5)
+    track.stop()
+
+
+async def test_a_handler_that_stops_the_track_loses_no_event() -> None:
+    track = AgentAudioTrack(clock=ManualClock())
+    got: list[object] = []
+
+    def stop_on_interrupt(event: Interrupted) -> None:
+        got.append("interrupted")
+        track.stop()
+
+    track.on("interrupted", stop_on_interrupt)
+    track.on("turn_finished", lambda e: got.append(("turn_finished", e.turn_id)))
+    turn = track.start_turn()
+    await turn.push(np.full(4800, 1000, np.int16))
+    track.pause()
+    await track.recv()
+    track.interrupt()
+    await asyncio.sleep(0.01)
+    assert got == ["interrupted", ("turn_finished", 1)]
+
+
+async def test_push_threadsafe_carries_words() -> None:
+    track = AgentAudioTrack(clock=ManualClock())
+    turn = track.start_turn()
+    future = track.push_threadsafe(np.full(4800, 1000, np.int16), turn=turn, words=[("hello", 0.0, 0.05)])
+    await asyncio.wrap_future(future)
+    turn.end()
+    await receive(track, 6)
+    assert (await asyncio.wait_for(turn.wait_for_playout(), 1)).heard_text == "hello"
+    track.stop()
+
+
+async def test_a_tap_raising_system_exit_is_isolated(caplog: pytest.LogCaptureFixture) -> None:
+    class Exiting(VoiceTap):
+        def voice_queued(self, turn_id: int, samples: np.ndarray) -> None:
+            raise SystemExit("tap says exit")
+
+    track = AgentAudioTrack(clock=ManualClock(), taps=[Exiting()])
+    await track.push(np.full(960, 1000, np.int16))
+    assert np.array_equal(await receive(track, 1), np.full((960, 1), 1000, np.int16))
+    assert any("tap" in r.getMessage() for r in caplog.records)
     track.stop()

@@ -311,7 +311,8 @@ async def test_pause_timeout_resumes_or_interrupts(clock: ManualClock) -> None:
         track.pause(timeout=0.1, on_timeout=action)
         await receive(track, 4)  # frames at 0.02 .. 0.08 s
         assert track.is_paused
-        await receive(track, 1)  # the frame at 0.10 s decides
+        await receive(track, 1)  # the frame at 0.10 s decides; the action runs on the loop right after it
+        await asyncio.sleep(0)
         assert not track.is_paused
         await settle()
         kinds = [type(e) for e in seen]
