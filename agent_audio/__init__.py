@@ -8,9 +8,20 @@ interruptions, and fades out on real ones.
 from ._background import ClipLoad, SoundHandle
 from ._clock import Clock, MonotonicClock
 from ._encoded import EncodedStream
-from ._errors import AgentAudioError, InvalidAudioError, InvalidStateError, TrackClosedError, TurnClosedError
+from ._encoded_view import EncodedView
+from ._errors import (
+    AgentAudioError,
+    EncodedOutputError,
+    InvalidAudioError,
+    InvalidStateError,
+    TrackClosedError,
+    TurnClosedError,
+)
 from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun
 from ._mixing import MixingAgentAudioTrack
+from ._opus import OpusPacketizer, OpusStats
+from ._opus_sender import enable_opus_output
+from ._playout import FrameEncoder
 from ._recorder import Recorder
 from ._sinks import AudioSink, AvatarSink
 from ._stages import OutputFrame, OutputStage, VoiceTap
@@ -27,12 +38,17 @@ __all__ = [
     "AvatarSink",
     "ClipLoad",
     "Clock",
+    "EncodedOutputError",
     "EncodedStream",
+    "EncodedView",
+    "FrameEncoder",
     "Interrupted",
     "InvalidAudioError",
     "InvalidStateError",
     "MixingAgentAudioTrack",
     "MonotonicClock",
+    "OpusPacketizer",
+    "OpusStats",
     "OutputFrame",
     "OutputStage",
     "Paused",
@@ -51,4 +67,5 @@ __all__ = [
     "TurnStats",
     "Underrun",
     "VoiceTap",
+    "enable_opus_output",
 ]
