@@ -58,11 +58,17 @@ class OpusStats:
 class OpusPacketizer:
     """Encodes the track's outgoing blocks to Opus packets for aiortc's ``RTCRtpSender``.
 
-    The output-stage contract: ``emit(samples, pts) -> av.Packet`` once per frame, in
-    order, with the block the listener should hear. Defaults are aiortc's own encoder
-    settings (``aiortc/codecs/opus.py``: libopus, ``application=voip``, 96 kbit/s,
-    FFmpeg's default complexity 10), in mono when the track is mono, so switching a
-    track to encoded output changes CPU, not what the listener hears.
+    A :class:`~agent_audio.FrameEncoder`: ``emit(samples, pts) -> av.Packet`` once per
+    frame, in order, with the block the listener should hear; ``silence(pts)`` when that
+    failed. Made by :func:`agent_audio.enable_opus_output`, which also checks the
+    sender. Defaults are aiortc's own encoder settings (``aiortc/codecs/opus.py``:
+    libopus, ``application=voip``, 96 kbit/s, FFmpeg's default complexity 10), but in
+    mono when the track is mono: aiortc codes every track as stereo (a mono track as two
+    identical channels sharing the bitrate), so mono packets spend all of it on the one
+    channel and the received speech is, if anything, closer to what was sent (see the
+    sessions benchmark's SNR). Packets of either channel count are valid in the
+    ``opus/48000/2`` stream every SDP declares (RFC 7587: the channel count may change
+    at any packet).
 
     There is no DTX option: FFmpeg's libopus wrapper exposes none, and a track cannot
     skip a packet (aiortc would send an empty payload). The cached silence packet is
@@ -78,8 +84,8 @@ class OpusPacketizer:
             96000 is aiortc's; at it libopus codes speech CELT-only and digital silence
             as the 3-byte packet ``F8 FF FE`` (mono; ``FC FF FE`` stereo). Lower
             rates (32000 is libwebrtc's mono default) use SILK/hybrid: less bandwidth,
-            about twice the encode CPU, and silence packets that never settle, so no
-            cached silence.
+            about twice the encode CPU, and silence packets that may settle later or
+            not at all (then every silent frame is encoded).
         complexity: 0 to 10 (libopus ``OPUS_SET_COMPLEXITY``; FFmpeg's
             ``compression_level``, default 10). Lower is cheaper and slightly worse.
         fec: in-band forward error correction (libopus ``OPUS_SET_INBAND_FEC``; SILK and

@@ -91,8 +91,8 @@ def enable_opus_output(
     Args:
         pc: the peer connection that owns ``sender``.
         sender: the sender whose track is an agent_audio track (``pc.addTrack(track)``).
-        bitrate: bit/s, 6000 to 510000; 96000 is aiortc's own (the listener hears the
-            same as with frames, and digital silence settles to a 3-byte packet).
+        bitrate: bit/s, 6000 to 510000; 96000 is aiortc's own (CELT-only speech at
+            least as clean as with frames; digital silence settles to a 3-byte packet).
         complexity: libopus complexity, 0 to 10 (10, FFmpeg's and aiortc's default).
         fec: in-band forward error correction (SILK and hybrid modes only; off).
         packet_loss_percent: expected loss, 0 to 100, for FEC (0).

@@ -69,7 +69,10 @@ RECORDED = 2  # sessions whose sent and received audio are kept for SNR
 Pcm = npt.NDArray[np.int16]
 
 
-STALL = 0.1  # lateness (s) at which the grid is re-based, as the track re-anchors
+#: Lateness (s) beyond which the probe's grid is re-based: the track's own re-anchor
+#: threshold (3 frames, agent_audio._pacer), so that a track that re-anchored is measured
+#: on its new grid, not counted late for ever after. aiortc's pacing bursts instead.
+STALL = 0.06
 
 
 class Probe:
@@ -77,7 +80,8 @@ class Probe:
 
     Due times are a 20 ms grid anchored at the first frame of the measured window; a
     frame later than ``STALL`` (an event-loop stall) counts as a stall, its lateness is
-    kept, and the grid is re-based on it (the track re-anchors; aiortc's pacing bursts).
+    kept, and the grid is re-based on it, as the track re-anchors (aiortc's pacing
+    bursts to catch up: its burst then counts as on time).
     """
 
     def __init__(self, record: bool) -> None:

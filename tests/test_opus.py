@@ -1,12 +1,18 @@
-"""The track-owned Opus encoder (agent_audio._opus, agent_audio._opus_sender). Pure, no clock.
+"""Encoded output: the track-owned Opus encoder, the encoded view, and enable_opus_output. Manual clock.
 
 Guards: packets carry the frame's pts in the 48 kHz RTP clock with time_base 1/48000
 (aiortc's ``pack()`` reads those), also for a 16 kHz track; digital silence becomes the
 encoder's own settled 3-byte packet (``F8 FF FE`` mono, ``FC FF FE`` stereo) only after
-the hangover, and is decoded to exact zeros; speech after a cached silence decodes as
+the hangover, and is decoded to exact zeros; the never-failing fallback silence packet is
+that same packet for every frame duration; speech after a cached silence decodes as
 well as if every frame had been encoded (no click at the onset); bad options raise
-InvalidAudioError naming expected against got; the numpy audio level equals aiortc's;
-encoded output is refused for a sender that negotiated another codec than Opus.
+InvalidAudioError naming expected against got. The encoded view returns packets paced
+by the track, pts continuous through pause, resume and interrupt, stages still seeing
+every frame, ``track.recv()`` refused; stopping either stops both; a fault (even in the
+encoder) still sends a silence packet at the right pts. ``enable_opus_output`` swaps the
+sender to the view, and refuses, changing nothing, a sender that negotiated PCMU, a
+track that already sent a frame, a track that is not agent_audio's, or an unfinished
+negotiation.
 """
 
 from __future__ import annotations

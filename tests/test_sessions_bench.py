@@ -1,8 +1,8 @@
 """The end-to-end sessions benchmark (benchmarks/sessions.py) runs and reports every kind.
 
 Guards (marked ``realclock``): ``--quick`` (2 sessions, 5 s) over real peer
-connections in two processes prints one table row per kind (track, aiortc, opus) and
-the Opus/aiortc CPU ratio. It checks nothing about the numbers: they are measured,
+connections in two processes prints one table row per kind (track, mixing, aiortc, opus,
+mixing-opus) and the Opus/aiortc CPU ratio. It checks nothing about the numbers: they are measured,
 not asserted.
 """
 
@@ -31,5 +31,5 @@ def test_quick_run_reports_every_kind() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
-    assert {"track", "aiortc", "opus"} <= rows
+    assert {"track", "mixing", "aiortc", "opus", "mixing-opus"} <= rows
     assert "session CPU opus / aiortc" in done.stdout
