@@ -331,3 +331,20 @@ async def test_enable_opus_output_refuses_other_tracks_and_unfinished_negotiatio
             enable_opus_output(pc, sender)
     finally:
         await pc.close()
+
+
+async def test_enable_opus_output_for_an_agent_that_answers() -> None:
+    caller, agent = (RTCPeerConnection(RTCConfiguration(iceServers=[])) for _ in range(2))
+    caller.addTransceiver("audio", direction="recvonly")
+    track = AgentAudioTrack(clock=ManualClock())
+    try:
+        await caller.setLocalDescription(await caller.createOffer())
+        await agent.setRemoteDescription(caller.localDescription)
+        sender = agent.addTrack(track)
+        await agent.setLocalDescription(await agent.createAnswer())
+        view = enable_opus_output(agent, sender)
+        assert sender.track is view
+    finally:
+        await caller.close()
+        await agent.close()
+        track.stop()
