@@ -10,9 +10,20 @@ from ._bargein import BargeInPolicy
 from ._bargein_types import BargeInAction, BargeInDecision, BargeInReason
 from ._clock import Clock, MonotonicClock
 from ._encoded import EncodedStream
-from ._errors import AgentAudioError, InvalidAudioError, InvalidStateError, TrackClosedError, TurnClosedError
+from ._encoded_view import EncodedView
+from ._errors import (
+    AgentAudioError,
+    EncodedOutputError,
+    InvalidAudioError,
+    InvalidStateError,
+    TrackClosedError,
+    TurnClosedError,
+)
 from ._events import Interrupted, Paused, PlayoutStarted, Resumed, TurnFinished, Underrun, WordPlayed
 from ._mixing import MixingAgentAudioTrack
+from ._opus import OpusPacketizer, OpusStats
+from ._opus_sender import enable_opus_output
+from ._playout import FrameEncoder
 from ._recorder import Recorder
 from ._sinks import AudioSink, AvatarSink
 from ._stages import OutputFrame, OutputStage, VoiceTap
@@ -34,7 +45,10 @@ __all__ = [
     "BargeInReason",
     "ClipLoad",
     "Clock",
+    "EncodedOutputError",
     "EncodedStream",
+    "EncodedView",
+    "FrameEncoder",
     "HeardText",
     "HeardWord",
     "Interrupted",
@@ -42,6 +56,8 @@ __all__ = [
     "InvalidStateError",
     "MixingAgentAudioTrack",
     "MonotonicClock",
+    "OpusPacketizer",
+    "OpusStats",
     "OutputFrame",
     "OutputStage",
     "PartialWord",
@@ -62,4 +78,6 @@ __all__ = [
     "Underrun",
     "VoiceTap",
     "WordPlayed",
+    "__version__",
+    "enable_opus_output",
 ]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["AgentAudioError", "InvalidAudioError", "InvalidStateError", "TrackClosedError", "TurnClosedError"]
+__all__ = [
+    "AgentAudioError",
+    "EncodedOutputError",
+    "InvalidAudioError",
+    "InvalidStateError",
+    "TrackClosedError",
+    "TurnClosedError",
+]
 
 
 class AgentAudioError(Exception):
@@ -37,4 +44,17 @@ class TurnClosedError(InvalidStateError):
     after a newer turn was started. Audio pushed to an *interrupted* turn does
     not raise: it is dropped and counted, so that a TTS task still running after
     a barge-in cannot leak stale speech.
+    """
+
+
+class EncodedOutputError(InvalidStateError):
+    """Encoded output was asked for where it would not go out as the codec the peer expects.
+
+    Raised by :func:`agent_audio.enable_opus_output` before any packet is produced: the
+    sender is not on that peer connection, negotiation has not finished, the negotiated
+    codec is not Opus, the sender's track is not an agent_audio track, or the track has
+    already sent frames (aiortc's encoder would have stamped RTP time from its own
+    sample count). Also raised by ``AgentAudioTrack.recv()`` once the track's output is
+    encoded (read the encoded view instead). The message names expected against got,
+    for example ``"expected audio/opus negotiated for this sender, got audio/PCMU"``.
     """

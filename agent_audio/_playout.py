@@ -45,6 +45,10 @@ class FrameEncoder(Protocol):
         """``samples``: int16 ``(frame_samples, channels)`` at the track format; ``pts`` in samples."""
         ...
 
+    def silence(self, pts: int) -> av.Packet[Any]:
+        """A packet of silence at ``pts`` that never raises: sent when ``emit`` itself failed."""
+        ...
+
 
 class Playout:
     """Everything between "a frame is due" and the frame ``recv()`` returns.
@@ -122,25 +126,46 @@ class Playout:
         return self.build(samples)
 
     def silence(self) -> av.AudioFrame | av.Packet[Any]:
-        """A silent frame, continuing the pts (what ``recv()`` sends after an internal fault)."""
-        return self.build(np.zeros((self._fmt.frame_samples, self._fmt.channels), dtype=np.int16))
+        """A silent frame, continuing the pts (what ``recv()`` sends after an internal fault).
+
+        With an encoder, a packet even when encoding fails: the encoder's own
+        never-failing silence packet, stamped with this frame's pts.
+        """
+        block = np.zeros((self._fmt.frame_samples, self._fmt.channels), dtype=np.int16)
+        encoder = self.encoder
+        if encoder is None:
+            return self.build(block)
+        try:
+            return self.build(block)
+        except Exception:
+            self.fault("encoding silence; sending the encoder's fallback silence packet")
+            pts = self.pts
+            self.pts = pts + self._fmt.frame_samples
+            self.frames_sent += 1
+            return encoder.silence(pts)
 
     def build(self, block: Block) -> av.AudioFrame | av.Packet[Any]:
-        """Wrap ``block`` (int16, ``(frame_samples, channels)``) as the next frame; record it."""
+        """Wrap ``block`` (int16, ``(frame_samples, channels)``) as the next frame; record it.
+
+        The frame counts (pts, ``frames_sent``, the recording) only once it was built:
+        after a failure the fault path sends this pts again, as silence.
+        """
         fmt = self._fmt
+        pts = self.pts
+        out: av.AudioFrame | av.Packet[Any]
+        if self.encoder is not None:
+            out = self.encoder.emit(block, pts)
+        else:
+            out = av.AudioFrame(format=self._av_format, layout=self._av_layout, samples=fmt.frame_samples)
+            out.planes[0].update(block)  # type: ignore[arg-type]  # PyAV's stub says bytes; any buffer works
+            out.pts = pts
+            out.sample_rate = fmt.sample_rate
+            out.time_base = self._time_base
         if self.recorder is not None:
             self.recorder.put(block)
-        pts = self.pts
         self.pts = pts + fmt.frame_samples
         self.frames_sent += 1
-        if self.encoder is not None:
-            return self.encoder.emit(block, pts)
-        frame = av.AudioFrame(format=self._av_format, layout=self._av_layout, samples=fmt.frame_samples)
-        frame.planes[0].update(block)  # type: ignore[arg-type]  # PyAV's stub says bytes; any buffer works
-        frame.pts = pts
-        frame.sample_rate = fmt.sample_rate
-        frame.time_base = self._time_base
-        return frame
+        return out
 
     def dispatch(self, events: Sequence[EngineEvent], now: float) -> None:
         """Turn the engine's events into scheduled pyee events."""

@@ -13,7 +13,7 @@ import concurrent.futures
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import av
 import numpy as np
@@ -23,14 +23,15 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ._clock import Clock, MonotonicClock
 from ._deferred import Deferred
 from ._encoded import EncodedStream
+from ._encoded_view import EncodedView
 from ._engine import EngineEvent, PlayoutEngine
-from ._errors import InvalidAudioError, InvalidStateError
+from ._errors import EncodedOutputError, InvalidAudioError, InvalidStateError, TrackClosedError
 from ._events import Interrupted, Paused, Resumed
 from ._format import AudioFormat
 from ._input import PushData
 from ._intake import Intake
 from ._options import check_number
-from ._playout import Playout
+from ._playout import FrameEncoder, Playout
 from ._recorder import Recorder
 from ._stages import OutputStage, TapSet, VoiceTap
 from ._stats import TrackMetrics
@@ -48,6 +49,7 @@ MAX_FADE = 5.0
 _TTFA_KEPT = 64  # turns whose time to first audio metrics() reports
 
 Block = npt.NDArray[np.int16]
+E = TypeVar("E", bound=FrameEncoder)
 
 
 class AgentAudioTrack(MediaStreamTrack):
@@ -541,24 +543,47 @@ class AgentAudioTrack(MediaStreamTrack):
             MediaStreamError: the track was stopped (aiortc ends the sender). Nothing
                 else: an internal fault is logged once with its traceback and the
                 frame is silence.
+            EncodedOutputError: the track's output is encoded (:meth:`encoded_view`):
+                its sender reads the view, and nothing else may take its frames.
+        """
+        if self._playout.encoder is not None:
+            raise EncodedOutputError("expected recv() on the track's encoded view, got it on the track")
+        return cast(av.AudioFrame, await self._next_output())  # frames: no encoder is set
+
+    def encoded_view(self, encoder: E) -> EncodedView[E]:
+        """From now on, end every outgoing block in ``encoder``; return the track its sender should read.
+
+        Most applications call :func:`agent_audio.enable_opus_output`, which checks the
+        negotiated codec and swaps the sender's track. This is the hook underneath:
+        the track keeps pacing, stages, recorder, taps, events and metrics; only the
+        last step changes, from building an :class:`av.AudioFrame` to
+        ``encoder.emit(block, pts)``. :meth:`recv` refuses from then on.
+
+        Args:
+            encoder: a :class:`~agent_audio.FrameEncoder` for this track's format.
+
+        Returns:
+            An :class:`~agent_audio.EncodedView` whose ``recv()`` returns the packets.
+
+        Raises:
+            EncodedOutputError: the track already sent a frame (RTP time would jump:
+                aiortc stamped those frames from its own sample count), or its output
+                is already encoded.
+            TrackClosedError: the track was stopped.
         """
         if self.readyState != "live":
-            raise MediaStreamError
-        try:
-            clock = self._clock
-            now = clock.now()
-            due = self._playout.pacer.due(now)
-            if due > now:  # a frame already due goes out at once, without yielding
-                await clock.sleep_until(due)
-                now = clock.now()
-                if self.readyState != "live":
-                    raise MediaStreamError
-            return cast(av.AudioFrame, self._playout.next_frame(now, due))  # frames: no encoder is set
-        except MediaStreamError:
-            raise
-        except Exception:
-            self._playout.fault("producing a frame; sending silence")
-            return cast(av.AudioFrame, self._playout.silence())
+            raise TrackClosedError("expected a live track for encoded output, got a stopped one")
+        playout = self._playout
+        if playout.encoder is not None:
+            raise EncodedOutputError(f"expected a track whose output is not encoded yet, got {playout.encoder!r}")
+        if playout.frames_sent:
+            raise EncodedOutputError(
+                f"expected a track that has not sent a frame yet, got {playout.frames_sent} frames sent"
+            )
+        playout.encoder = encoder
+        view = EncodedView(track_id=self.id, produce=self._next_output, stop_track=self.stop, encoder=encoder)
+        self.once("ended", view.stop)
+        return view
 
     def stop(self) -> None:
         """End the track: drop what is queued, finish every turn, then end as aiortc does.
@@ -579,6 +604,26 @@ class AgentAudioTrack(MediaStreamTrack):
         super().stop()
 
     # -- internals -------------------------------------------------------------
+
+    async def _next_output(self) -> av.AudioFrame | av.Packet[Any]:
+        """The next frame (or, with an encoder, packet), paced; silence after an internal fault."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        try:
+            clock = self._clock
+            now = clock.now()
+            due = self._playout.pacer.due(now)
+            if due > now:  # a frame already due goes out at once, without yielding
+                await clock.sleep_until(due)
+                now = clock.now()
+                if self.readyState != "live":
+                    raise MediaStreamError
+            return self._playout.next_frame(now, due)
+        except MediaStreamError:
+            raise
+        except Exception:
+            self._playout.fault("producing a frame; sending silence")
+            return self._playout.silence()
 
     def _is_live(self) -> bool:
         return self.readyState == "live"
