@@ -377,9 +377,14 @@ class TurnBook:
     def captions(self) -> list[WordPlayed]:
         """``word_played`` payloads for every word whose start played since the last call."""
         out: list[WordPlayed] = []
+        done = False
         for turn in self.worded:
-            out.extend(turn._text.captions(turn._state))
-        self.worded = [turn for turn in self.worded if not turn._state.finished]
+            state = turn._state
+            if state.played > turn._text.caption_due:  # else no word starts in what played since
+                out += turn._text.captions(state)
+            done = done or state.finished
+        if done:
+            self.worded = [turn for turn in self.worded if not turn._state.finished]
         return out
 
     def _caption(self, turn: Turn) -> None:

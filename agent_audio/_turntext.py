@@ -44,7 +44,9 @@ class TurnText:
         self._seg_rate = 0  # source rate of the current run of pushes (0: none yet)
         self._seg_start = 0  # turn position where that run began
         self._seg_in = 0  # source samples per channel pushed in that run
-        self._caption_pos = 0  # played samples up to which word_played events were made
+        self._caption_next = 0  # index of the first word whose word_played event is not made yet
+        self.caption_due = -1
+        """Played samples beyond which the next caption is due (-1: look at the timeline)."""
 
     def place(
         self, state: TurnState, source_rate: int, source_samples: int, words: Words | None, text: str | None
@@ -126,16 +128,18 @@ class TurnText:
     def captions(self, state: TurnState) -> list[WordPlayed]:
         """``word_played`` payloads for the words whose start played since the last call."""
         timeline = self.timeline
-        played = state.played
-        if timeline is None or played <= self._caption_pos:
+        if timeline is None:
+            return []
+        passed, self._caption_next = timeline.passed_from(self._caption_next, state.played)
+        if not passed:
             return []
         ms = 1000.0 / self._rate
-        out = []
-        for word in timeline.crossed(self._caption_pos, played):
-            start, end = word.start_sample * ms, max(word.start_sample, word.end_sample) * ms
-            out.append(WordPlayed(state.id, word.index, word.text, start, end, word.estimated))
-        self._caption_pos = played
-        return out
+        return [
+            WordPlayed(
+                state.id, w.index, w.text, w.start_sample * ms, max(w.start_sample, w.end_sample) * ms, w.estimated
+            )
+            for w in passed
+        ]
 
     def heard(self, state: TurnState) -> HeardText | None:
         """What the listener heard of the words (None without words); an interrupt is the cut."""
@@ -145,6 +149,7 @@ class TurnText:
 
     def _keep(self, state: TurnState, timeline: WordTimeline) -> None:
         self.timeline = timeline
+        self.caption_due = -1  # words were added: look again
         timeline.audio_until(state.pushed)
 
     def _add(

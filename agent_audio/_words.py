@@ -45,6 +45,7 @@ __all__ = ["HEARD_FRACTION", "HeardText", "HeardWord", "PartialWord", "TimedWord
 #: Share of a word that must play at full level for a listener to recognise it
 #: (issue 17: measured with an ASR listener on piper speech).
 HEARD_FRACTION = 0.2
+_NEVER = 2**62  # a sample position no turn reaches
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,22 @@ class WordTimeline:
         self._words.append(TimedWord(len(self._words), text, start, end, estimated))
         self._starts.append(start)
         self._ends.append(end)
+
+    def start_of(self, index: int) -> int:
+        """Start sample of word ``index``, or a sample never reached when there is no such word yet."""
+        return self._starts[index] if index < len(self._starts) else _NEVER
+
+    def passed_from(self, index: int, played: int) -> tuple[Sequence[TimedWord], int]:
+        """Words from ``index`` on whose start sample is below ``played``, and the index after them.
+
+        For captions: the caller keeps the index between calls, so a frame that passes
+        no word costs one comparison (starts never decrease, words are only appended).
+        """
+        starts = self._starts
+        if index >= len(starts) or starts[index] >= played:
+            return (), index
+        end = bisect.bisect_left(starts, played, index)
+        return self._words[index:end], end
 
     def crossed(self, before: int, after: int) -> Sequence[TimedWord]:
         """Words whose start playout passed while going from sample ``before`` to ``after``.
