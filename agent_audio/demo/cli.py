@@ -177,10 +177,10 @@ def _demo(args: argparse.Namespace) -> int:
         raise _UsageError(f"--fade-out: expected {low} to {high} s, got {args.fade_out}")
     if args.out.exists() and not args.out.is_dir():
         raise _UsageError(f"--out: expected a folder (created if missing), got an existing file: {args.out}")
+    if args.barge_in:  # its own option checks first: --say is refused there, tts or not
+        return _duplex(args)
     if args.say is not None and not tts_installed():
         raise _UsageError("--say: expected the tts extra (pip install 'agent_audio[tts]'), got no piper")
-    if args.barge_in:
-        return _duplex(args)
     _check_files(args)
     _make_out(args)
     options = DemoOptions(out=args.out, input=args.input, say=args.say, fade_out=args.fade_out)
