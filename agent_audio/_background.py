@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -53,8 +55,10 @@ def check_volume(volume: object) -> float:
 class ClipLoad:
     """A clip being decoded and resampled: ``await`` it to know it is in the mix (or why not).
 
-    The result is None; awaiting raises what loading raised (``FileNotFoundError``,
-    :class:`~agent_audio.InvalidAudioError`). A failure is also logged, so an
+    Resolves (to None) once the clip is in the mix, or once a later ``set_background``,
+    a ``stop()`` of the sound or of the track made it moot (it is then not decoded at
+    all, or not installed). Awaiting raises what loading raised (``FileNotFoundError``,
+    :class:`~agent_audio.InvalidAudioError`); a failure is also logged, so an
     un-awaited load does not fail silently.
     """
 
@@ -197,7 +201,10 @@ class Background:
                 layer.gain.set(volume, round(BACKGROUND_FADE * self.fmt.sample_rate))
                 self._install_bed(layer)
 
-        return self._load(source, sample_rate, loop=loop, volume=0.0, ducked=True, install=install)
+        def wanted() -> bool:  # read on the loader thread: a newer call or stop() makes decoding moot
+            return generation == self._bed_generation and not self._closed
+
+        return self._load(source, sample_rate, loop=loop, volume=0.0, ducked=True, install=install, wanted=wanted)
 
     def set_bed_volume(self, volume: float) -> None:
         """Ramp the bed to ``volume`` over 20 ms; no-op without a bed."""
@@ -220,7 +227,12 @@ class Background:
             self.mixer.changed()
             self.mixer.layers.append(layer)
 
-        self._load(source, sample_rate, loop=False, volume=volume, ducked=False, install=install, into=loading)
+        def wanted() -> bool:  # read on the loader thread
+            return not (handle._stopped or self._closed)
+
+        self._load(
+            source, sample_rate, loop=False, volume=volume, ducked=False, install=install, into=loading, wanted=wanted
+        )
 
         def failed(future: concurrent.futures.Future[None]) -> None:
             if future.exception() is not None:
@@ -282,8 +294,13 @@ class Background:
         ducked: bool,
         install: Callable[[ClipLayer], None],
         into: ClipLoad | None = None,
+        wanted: Callable[[], bool] = lambda: True,
     ) -> ClipLoad:
-        """Decode ``source`` (a path: on a worker thread when a loop runs) and ``install`` its layer."""
+        """Decode ``source`` (a path: on a worker thread when a loop runs) and ``install`` its layer.
+
+        A path whose clip is no longer ``wanted()`` when the loader thread reaches it is not
+        decoded at all; its :class:`ClipLoad` resolves at once.
+        """
         loading = into if into is not None else ClipLoad()
         fmt = self.fmt
 
@@ -304,15 +321,20 @@ class Background:
                 def landed(layer: ClipLayer | None, error: BaseException | None) -> None:  # on the loop
                     if layer is not None:
                         install(layer)
-                    else:
+                    elif error is not None:
                         logger.error("agent_audio: could not load clip %s: %s", path, error)
                     loading._settle(error)
 
                 def job() -> None:  # on the loader thread
+                    if not wanted():
+                        outcome: tuple[ClipLayer | None, BaseException | None] = (None, None)
+                        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                            running.call_soon_threadsafe(landed, *outcome)
+                        return
                     try:
                         # time.sleep(0) after each frame hands the GIL back: without it the
                         # loop's thread waits up to the 5 ms switch interval, again and again.
-                        outcome: tuple[ClipLayer | None, BaseException | None] = (make(_yield_gil), None)
+                        outcome = (make(_yield_gil), None)
                     except Exception as exc:
                         outcome = (None, exc)
                     try:
@@ -347,6 +369,12 @@ class ClipLoader:
         threading.Thread(target=self._run, name="agent_audio-clips", daemon=True).start()
 
     @classmethod
+    def forget(cls) -> None:
+        """After ``fork()``: the child has no loader thread, so it starts its own on first use."""
+        cls._shared = None
+        cls._lock = threading.Lock()
+
+    @classmethod
     def shared(cls) -> ClipLoader:
         """The process's loader, started on first use."""
         with cls._lock:
@@ -361,3 +389,7 @@ class ClipLoader:
     def _run(self) -> None:
         while True:
             self._jobs.get()()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=ClipLoader.forget)

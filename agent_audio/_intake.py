@@ -85,7 +85,7 @@ class _StreamTarget:
         self._intake.check_live()
 
     async def wait_for_room(self) -> None:
-        await self._intake.wait_for_room(self._turn)
+        await self._intake.wait_for_room(self._turn, self._seq)
 
     def enqueue(self, block: Block) -> None:
         self._intake.enqueue(self._turn, block, self._seq, self._text)
@@ -146,6 +146,7 @@ class Intake:
         self._seq = itertools.count()
         self._open: list[int] = []  # sequence numbers of encoded streams not finalized, in order
         self._held: dict[int, _Held] = {}
+        self._held_samples = 0  # counted with the queue against max_queued
         self.room: asyncio.Event | None = None
         """Set while a push waits for the queue to drain (checked after every frame)."""
         try:
@@ -214,6 +215,7 @@ class Intake:
             held = self._held[seq] = _Held(turn, text)
             self._engine.push_started(self.book.state(turn))  # the turn does not finish while held
         held.blocks.append(block)
+        self._held_samples += len(block)
 
     def _queue(self, turn: Turn, block: Block, text: StreamText | None) -> None:
         """Queue ``block`` for ``turn`` (dropped and counted if it was interrupted); tell the taps."""
@@ -234,6 +236,7 @@ class Intake:
             if self._blocked(seq):
                 return
             held = self._held.pop(seq)
+            self._held_samples -= sum(len(block) for block in held.blocks)
             for block in held.blocks:
                 self._queue(held.turn, block, held.text)
             self._push_done(held.turn)
@@ -282,7 +285,7 @@ class Intake:
                     normalizer,
                     prepared,
                     put=lambda block: self.enqueue(target, block, seq),
-                    before=None if self._max_queued is None else lambda: self.wait_for_room(target),
+                    before=None if self._max_queued is None else lambda: self.wait_for_room(target, seq),
                     live=self._live,
                 )
             finally:
@@ -415,19 +418,27 @@ class Intake:
 
     # -- backpressure ----------------------------------------------------------
 
-    async def wait_for_room(self, turn: Turn) -> None:
-        """Wait while more than ``max_queued`` is queued, unless ``turn`` is interrupted or the track stopped."""
+    async def wait_for_room(self, turn: Turn, seq: int) -> None:
+        """Wait while more than ``max_queued`` is queued, unless ``turn`` is interrupted or the track stopped.
+
+        Audio held behind an older stream counts for producers that are held themselves
+        (so held audio stays bounded), not for the stream they wait on (which must be
+        able to finish, or nothing would ever be released).
+        """
         limit = self._max_queued
         if limit is None:
             return
         state = self.book.state(turn)
-        while len(self._engine.queue) > limit and not state.interrupted and self._live():
+        while self._queued_for_bound(seq) > limit and not state.interrupted and self._live():
             if self.room is None:
                 self.room = asyncio.Event()
             await self.room.wait()
 
+    def _queued_for_bound(self, seq: int) -> int:
+        return len(self._engine.queue) + (self._held_samples if self._blocked(seq) else 0)
+
     def frame_played(self) -> None:
-        """After each frame: wake waiting pushes once the queue is back under the bound."""
+        """After each frame: wake waiting pushes once the queue is back under the bound (each re-checks its own)."""
         if self.room is not None and len(self._engine.queue) <= self._max_queued:  # type: ignore[operator]
             self.wake_pushers()
 
@@ -462,6 +473,7 @@ class Intake:
             if state.interrupted:
                 for block in held.blocks:
                     self._engine.enqueue(state, block)  # counted as pushed and dropped
+                self._held_samples -= sum(len(block) for block in held.blocks)
                 held.blocks.clear()
         self.wake_pushers()
         return resamplers
@@ -473,5 +485,6 @@ class Intake:
             if stream is not None:
                 stream.abort()
         self._held.clear()
+        self._held_samples = 0
         self._open.clear()
         self.wake_pushers()

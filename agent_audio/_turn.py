@@ -182,6 +182,7 @@ class Turn:
 
         Raises:
             InvalidAudioError: ``seconds`` is negative, not finite, or not a number.
+            RuntimeError: called outside a running event loop (asyncio's own error).
         """
         seconds = check_number("seconds", seconds, unit="seconds")
         return self._book.wait_played(self, round(seconds * self._book.sample_rate))

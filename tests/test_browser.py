@@ -164,10 +164,12 @@ async def test_a_real_browser_hears_the_agent_and_goes_quiet_after_interrupt(ser
         )
         assert not turn["interrupted"]
         assert turn["played_ms"] == turn["pushed_ms"] > 1500
-        # Reported above; bounded here: the browser cannot hear more than was played (plus one
-        # analyser window), and missing more than 10% would mean lost audio. The difference is
-        # the turn's quiet edges under the threshold (60-180 ms seen), more on a loaded machine.
-        assert 0.9 * turn["played_ms"] <= heard <= turn["played_ms"] + 25, (turn, heard)
+        # Reported above; bounded here: missing more than 10% would mean lost audio, and
+        # hearing more than 5% more than was played would mean audio played twice. The
+        # difference is the turn's quiet edges under the threshold (60-180 ms seen); on a
+        # loaded machine Chromium's jitter buffer stretches playout and the page samples its
+        # levels late, so the browser has "heard" up to 350 ms more of an 8.1 s turn.
+        assert 0.9 * turn["played_ms"] <= heard <= 1.05 * turn["played_ms"], (turn, heard)
         rtp_after = await page.evaluate("[agentAudio.rtp.packetsReceived, agentAudio.rtp.totalSamplesDuration]")
         assert rtp_before is not None
         assert rtp_after[0] > rtp_before[0] + 100  # 50 packets per second

@@ -214,3 +214,17 @@ async def test_clip_paths_that_cannot_be_audio_are_refused_at_once(tmp_path: Pat
     track.stop()
     with pytest.raises(TrackClosedError):
         track.set_background(np.zeros(10, np.int16))
+
+
+async def test_a_background_replaced_before_it_loaded_is_never_installed() -> None:
+    from importlib import resources
+
+    track = MixingAgentAudioTrack(duck=0.0, clock=ManualClock())
+    with resources.as_file(resources.files("agent_audio") / "data" / "ambience.ogg") as path:
+        first = track.set_background(path)  # decoded on the loader thread...
+        second = track.set_background(np.full(N, 2500, np.int16))  # ...but this one wins at once
+        await asyncio.wait_for(first, 5)
+        await asyncio.wait_for(second, 5)
+    out = await receive(track, 10)
+    assert np.all(out[-N:] == 2500)  # the ambience never joined the mix
+    track.stop()

@@ -495,3 +495,27 @@ async def test_a_tap_raising_system_exit_is_isolated(caplog: pytest.LogCaptureFi
     assert np.array_equal(await receive(track, 1), np.full((960, 1), 1000, np.int16))
     assert any("tap" in r.getMessage() for r in caplog.records)
     track.stop()
+
+
+async def test_max_queued_bounds_audio_held_behind_a_decoding_stream_without_deadlock() -> None:
+    track = AgentAudioTrack(clock=ManualClock(), max_queued=0.3)
+    first = track.start_turn()
+    stream = first.open_encoded("mp3")
+    feeding = asyncio.ensure_future(stream.push(encoded_speech("mp3")))  # bounded: waits for room
+    await asyncio.sleep(0.05)
+    second = track.start_turn()  # ends the first turn; its stream is still feeding
+    pushing = asyncio.ensure_future(second.push(np.full(48000 * 3, 1000, np.int16)))  # 3 s, held behind it
+    peak = 0
+    for _ in range(5000):  # the decoder works in real time: give it a millisecond per virtual frame
+        await track.recv()
+        await asyncio.sleep(0.001)
+        peak = max(peak, track.metrics().queued_samples)
+        if feeding.done() and pushing.done():
+            break
+    await asyncio.wait_for(asyncio.gather(feeding, pushing), 5)
+    second.end()
+    await receive(track, 200)
+    assert (await asyncio.wait_for(second.wait_for_playout(), 5)).played_samples == 48000 * 3
+    assert (await asyncio.wait_for(first.wait_for_playout(), 5)).played_samples == first.stats.pushed_samples
+    assert peak <= round(0.3 * 48000) + 2 * 12000  # the bound, plus a slice and a decoded piece
+    track.stop()
