@@ -5,9 +5,10 @@ of the agent's reply the listener heard, pauses and resumes for false
 interruptions, and fades out on real ones.
 """
 
-from ._background import ClipLoad, SoundHandle
+from ._background import SoundHandle
 from ._bargein import BargeInPolicy
 from ._bargein_types import BargeInAction, BargeInDecision, BargeInReason
+from ._cliploader import ClipLoad
 from ._clock import Clock, MonotonicClock
 from ._encoded import EncodedStream
 from ._encoded_view import EncodedView

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +22,7 @@ from ._encoded import EncodedStream
 from ._engine import EngineEvent, PlayoutEngine
 from ._errors import InvalidAudioError, InvalidStateError, TrackClosedError
 from ._input import InputNormalizer, Prepared, PushData
+from ._order import ProducerOrder
 from ._stages import TapSet
 from ._turn import Turn, TurnBook
 from ._turntext import StreamText, Words
@@ -97,16 +96,6 @@ class _StreamTarget:
         self._intake.stream_closed(self._turn, stream, self._text, self._seq, errors)
 
 
-@dataclass
-class _Held:
-    """Audio of one producer held back while an older encoded stream still decodes."""
-
-    turn: Turn
-    text: StreamText | None
-    blocks: list[Block] = field(default_factory=list)
-    closing: tuple[EncodedStream, int] | None = None  # the stream ended: (stream, errors)
-
-
 class Intake:
     """The producer side of one track.
 
@@ -140,13 +129,13 @@ class Intake:
         self._live = live
         self._now = now
         self._lock = asyncio.Lock()
-        # Ordering: every producer (a PCM push, a turn's resampler tail, an encoded stream)
-        # takes a sequence number; audio of a producer is held while an older stream still
-        # decodes, so a turn's audio never overtakes the turn (or stream) before it.
-        self._seq = itertools.count()
-        self._open: list[int] = []  # sequence numbers of encoded streams not finalized, in order
-        self._held: dict[int, _Held] = {}
-        self._held_samples = 0  # counted with the queue against max_queued
+        # A turn's audio never overtakes the turn (or stream) before it, see _order.
+        self._order = ProducerOrder(
+            queue=self._queue,
+            hold=self._push_started,
+            release=self._push_done,
+            finalize=self._stream_done,
+        )
         self.room: asyncio.Event | None = None
         """Set while a push waits for the queue to drain (checked after every frame)."""
         try:
@@ -192,7 +181,7 @@ class Intake:
         state.synthesized = True
         tail = self.book.normalizer(turn).flush()
         if tail is not None:
-            self.enqueue(turn, tail, next(self._seq))
+            self.enqueue(turn, tail, self._order.next())
         if not state.interrupted:
             self._taps.control("turn_ended", turn.id)
 
@@ -206,16 +195,8 @@ class Intake:
         self._dispatch(self._engine.push_done(state))
 
     def enqueue(self, turn: Turn, block: Block, seq: int, text: StreamText | None = None) -> None:
-        """Queue a converted block of producer ``seq`` for ``turn``, or hold it behind an older stream."""
-        held = self._held.get(seq)
-        if held is None and not self._blocked(seq):
-            self._queue(turn, block, text)
-            return
-        if held is None:
-            held = self._held[seq] = _Held(turn, text)
-            self._engine.push_started(self.book.state(turn))  # the turn does not finish while held
-        held.blocks.append(block)
-        self._held_samples += len(block)
+        """Queue a converted block of producer ``seq`` for ``turn``, in producer order."""
+        self._order.put(seq, turn, block, text)
 
     def _queue(self, turn: Turn, block: Block, text: StreamText | None) -> None:
         """Queue ``block`` for ``turn`` (dropped and counted if it was interrupted); tell the taps."""
@@ -224,25 +205,6 @@ class Intake:
         if self._engine.enqueue(self.book.state(turn), block) and len(block):
             self.book.queued(turn)
             self._taps.voice_queued(turn.id, block)
-
-    def _blocked(self, seq: int) -> bool:
-        """Whether an older encoded stream than producer ``seq`` still decodes."""
-        return bool(self._open) and self._open[0] < seq
-
-    def _release(self) -> None:
-        """Queue, in order, what is no longer held back; finalize streams that ended meanwhile."""
-        while self._held:
-            seq = min(self._held)
-            if self._blocked(seq):
-                return
-            held = self._held.pop(seq)
-            self._held_samples -= sum(len(block) for block in held.blocks)
-            for block in held.blocks:
-                self._queue(held.turn, block, held.text)
-            self._push_done(held.turn)
-            if held.closing is not None:
-                stream, errors = held.closing
-                self._finalize(seq, held.turn, stream, held.text, errors)  # releases what follows
 
     # -- pushes ----------------------------------------------------------------
 
@@ -279,7 +241,7 @@ class Intake:
             self.book.place(handle, prepared.sample_rate, prepared.source_samples, words, text)
             self._push_started(handle)
             target = handle
-            seq = next(self._seq)
+            seq = self._order.next()
             try:
                 await push_slices(
                     normalizer,
@@ -338,8 +300,8 @@ class Intake:
             self.loop = asyncio.get_running_loop()
         tail = self.book.normalizer(handle).flush()  # PCM pushed before the stream plays before it
         if tail is not None:
-            self.enqueue(handle, tail, next(self._seq))
-        seq = next(self._seq)
+            self.enqueue(handle, tail, self._order.next())
+        seq = self._order.next()
         text = self.book.stream_opened(handle)
         stream = EncodedStream(
             _StreamTarget(self, handle, seq, text),
@@ -349,7 +311,7 @@ class Intake:
             sample_rate=sample_rate,
             channels=channels,
         )
-        self._open.append(seq)
+        self._order.stream_opened(seq)
         self.book.set_stream(handle, stream)
         self._push_started(handle)
         if self.book.state(handle).interrupted:
@@ -358,25 +320,16 @@ class Intake:
 
     def stream_closed(self, turn: Turn, stream: EncodedStream, text: StreamText, seq: int, errors: int) -> None:
         """Encoded stream ``seq`` of ``turn`` has delivered (or dropped) all it decoded."""
-        held = self._held.get(seq)
-        if held is not None or self._blocked(seq):  # its audio is still held: finalize it in order
-            if held is None:
-                held = self._held[seq] = _Held(turn, text)
-                self._engine.push_started(self.book.state(turn))
-            held.closing = (stream, errors)
-            return
-        self._finalize(seq, turn, stream, text, errors)
+        self._order.stream_closed(seq, turn, stream, text, errors)
 
-    def _finalize(self, seq: int, turn: Turn, stream: EncodedStream, text: StreamText | None, errors: int) -> None:
+    def _stream_done(self, turn: Turn, stream: EncodedStream, text: StreamText | None, errors: int) -> None:
+        """A stream is done, in producer order: account it and let its turn go on."""
         self.decode_errors += errors
-        if seq in self._open:
-            self._open.remove(seq)
         if self.book.stream(turn) is stream:
             self.book.set_stream(turn, None)
         if text is not None:
             self.book.stream_closed(turn, text)
         self._push_done(turn)
-        self._release()
 
     def push_threadsafe(
         self,
@@ -435,7 +388,7 @@ class Intake:
             await self.room.wait()
 
     def _queued_for_bound(self, seq: int) -> int:
-        return len(self._engine.queue) + (self._held_samples if self._blocked(seq) else 0)
+        return len(self._engine.queue) + (self._order.held_samples if self._order.blocked(seq) else 0)
 
     def frame_played(self) -> None:
         """After each frame: wake waiting pushes once the queue is back under the bound (each re-checks its own)."""
@@ -468,13 +421,10 @@ class Intake:
             resampler = self.book.normalizer(turn).reset()  # no tail for an interrupted turn
             if resampler is not None:
                 resamplers.append(resampler)
-        for held in self._held.values():  # audio held for an interrupted turn is dropped now
-            state = self.book.state(held.turn)
-            if state.interrupted:
-                for block in held.blocks:
-                    self._engine.enqueue(state, block)  # counted as pushed and dropped
-                self._held_samples -= sum(len(block) for block in held.blocks)
-                held.blocks.clear()
+        self._order.drop_held(  # audio held for an interrupted turn: counted as pushed and dropped now
+            lambda turn: self.book.state(turn).interrupted,
+            lambda turn, block: self._engine.enqueue(self.book.state(turn), block),
+        )
         self.wake_pushers()
         return resamplers
 
@@ -484,7 +434,5 @@ class Intake:
             stream = self.book.stream(turn)
             if stream is not None:
                 stream.abort()
-        self._held.clear()
-        self._held_samples = 0
-        self._open.clear()
+        self._order.clear()
         self.wake_pushers()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from ._background import Background, ClipLoad, SoundHandle
+from ._background import Background, SoundHandle
 from ._clip import ClipSource
+from ._cliploader import ClipLoad
 from ._clock import Clock
 from ._format import AudioFormat
 from ._input import InputNormalizer, PushData
