@@ -199,11 +199,11 @@ class Background:
             source, sample_rate, loop=False, volume=volume, ducked=False, install=install, into=loading, wanted=wanted
         )
 
-        def failed(future: concurrent.futures.Future[None]) -> None:
-            if future.exception() is not None:
+        def settled(future: concurrent.futures.Future[None]) -> None:
+            if handle._layer is None:  # failed, or skipped (stopped, track closed): nothing will play
                 handle._done.set()
 
-        loading._future.add_done_callback(failed)
+        loading._future.add_done_callback(settled)
         return handle
 
     def stream_layer(self) -> StreamLayer:

@@ -228,3 +228,16 @@ async def test_a_background_replaced_before_it_loaded_is_never_installed() -> No
     out = await receive(track, 10)
     assert np.all(out[-N:] == 2500)  # the ambience never joined the mix
     track.stop()
+
+
+async def test_a_sound_still_loading_when_the_track_stops_resolves() -> None:
+    from importlib import resources
+
+    track = MixingAgentAudioTrack(clock=ManualClock())
+    with resources.as_file(resources.files("agent_audio") / "data" / "ambience.ogg") as path:
+        blocker = track.play_sound(path)  # keeps the loader thread busy
+        sound = track.play_sound(path)
+        track.stop()
+        await asyncio.wait_for(blocker.wait(), 5)
+        await asyncio.wait_for(sound.wait(), 5)  # skipped, never decoded: the handle still resolves
+    assert sound.done and blocker.done
